@@ -1,0 +1,71 @@
+//! Every `LIBAIO_RS_*` variable, parsed once.
+//!
+//! A bad value warns once on stderr and the default is used; the host program
+//! is never aborted. A setuid/setgid program (AT_SECURE) ignores them all.
+
+use std::sync::OnceLock;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineChoice {
+    /// io_uring when the kernel offers what the engine needs, kernel AIO otherwise.
+    Auto,
+    /// io_uring only: io_setup fails with io_uring's error instead of falling back.
+    Uring,
+    /// Kernel AIO only: every call goes to the io_* syscalls.
+    Kernel,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub engine: EngineChoice,
+    /// True when the engine was chosen by LIBAIO_RS_ENGINE rather than defaulted.
+    pub engine_from_env: bool,
+    pub log: bool,
+}
+
+pub fn get() -> &'static Config {
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    CONFIG.get_or_init(Config::from_env)
+}
+
+/// Writes one diagnostic line to stderr with a single write(2), prefixed
+/// with the library's name. Used for LIBAIO_RS_LOG and for bad values.
+pub fn log_line(msg: &str) {
+    let line = format!("libaio_rs: {msg}\n");
+    // SAFETY: the pointer and length describe `line`, which lives across the call.
+    let _ = unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+}
+
+impl Config {
+    fn from_env() -> Config {
+        let mut cfg = Config { engine: EngineChoice::Auto, engine_from_env: false, log: false };
+        // SAFETY: getauxval has no preconditions.
+        if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
+            return cfg;
+        }
+        if let Some(v) = var("LIBAIO_RS_ENGINE") {
+            match v.as_str() {
+                "auto" => cfg.engine_from_env = true,
+                "uring" => (cfg.engine, cfg.engine_from_env) = (EngineChoice::Uring, true),
+                "kernel" => (cfg.engine, cfg.engine_from_env) = (EngineChoice::Kernel, true),
+                _ => warn_bad("LIBAIO_RS_ENGINE", &v, "auto|uring|kernel", "auto"),
+            }
+        }
+        if let Some(v) = var("LIBAIO_RS_LOG") {
+            match v.as_str() {
+                "0" | "" => {}
+                "1" => cfg.log = true,
+                _ => warn_bad("LIBAIO_RS_LOG", &v, "0|1", "0"),
+            }
+        }
+        cfg
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+fn warn_bad(name: &str, value: &str, accepted: &str, default: &str) {
+    log_line(&format!("ignoring {name}={value:?} (accepted: {accepted}); using {default}"));
+}

@@ -1,0 +1,19 @@
+//! The one error currency inside the library: a positive errno value.
+//!
+//! Every exported function turns `Err(Errno(e))` into the C return `-e` in one
+//! place (`abi::ret`), the way libaio does: never -1, never a write to `errno`.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+pub type Result<T> = core::result::Result<T, Errno>;
+
+impl Errno {
+    pub const EFAULT: Errno = Errno(libc::EFAULT);
+    pub const ENOSYS: Errno = Errno(libc::ENOSYS);
+
+    /// Reads a raw syscall result: negative values are `-errno`.
+    pub fn from_ret(ret: i64) -> Result<i64> {
+        if ret < 0 { Err(Errno(-ret as i32)) } else { Ok(ret) }
+    }
+}
