@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crate::config::{self, EngineChoice};
 use crate::ctx_table;
 use crate::engine::kernel::{self, KernelEngine};
+use crate::engine::uring::{self, UringEngine};
 use crate::engine::{Engine, Wait};
 use crate::errno::{Errno, Result};
 
@@ -105,6 +106,23 @@ impl IocbList {
     pub fn nr(self) -> i64 {
         self.nr
     }
+
+    /// The i-th iocb pointer (i < nr). -EFAULT where the kernel's get_user
+    /// would fault: a NULL or non-user array; NULL or non-user element.
+    pub fn get(self, i: usize) -> Result<IocbPtr> {
+        let slot = (self.ptr as usize).wrapping_add(i * size_of::<usize>());
+        if !is_user_range(slot, size_of::<usize>()) {
+            return Err(Errno::EFAULT);
+        }
+        // SAFETY: io_submit's contract: `ios` points to `nr` readable iocb
+        // pointers; the address was checked to be in the user range. An
+        // unmapped user address faults here as in a program's own read.
+        let p = unsafe { core::ptr::read_unaligned(slot as *const *mut Iocb) };
+        if !is_user_range(p as usize, size_of::<Iocb>()) {
+            return Err(Errno::EFAULT);
+        }
+        Ok(IocbPtr(p))
+    }
 }
 
 /// One `struct iocb *`.
@@ -115,6 +133,55 @@ impl IocbPtr {
     pub fn raw(self) -> *mut Iocb {
         self.0
     }
+    pub fn addr(self) -> u64 {
+        self.0 as u64
+    }
+
+    /// A copy of the iocb: the engine never reads the caller's iocb again.
+    pub fn read(self) -> Result<Iocb> {
+        if !is_user_range(self.0 as usize, size_of::<Iocb>()) {
+            return Err(Errno::EFAULT);
+        }
+        // SAFETY: a pointer the caller submitted as an iocb, checked to lie
+        // in the user range (see IocbList::get).
+        Ok(unsafe { core::ptr::read_unaligned(self.0) })
+    }
+
+    /// The kernel writes 0 (KIOCB_KEY) to aio_key at submit; so do we.
+    pub fn clear_key(self) {
+        // SAFETY: the iocb was just read through this checked pointer; the
+        // kernel writes the same field with put_user.
+        unsafe { core::ptr::addr_of_mut!((*self.0).aio_key).write_unaligned(0) };
+    }
+
+    /// aio_key, for io_cancel's check (`None` where get_user would fault).
+    pub fn key(self) -> Option<u32> {
+        if !is_user_range(self.0 as usize, size_of::<Iocb>()) {
+            return None;
+        }
+        // SAFETY: as in `read`.
+        Some(unsafe { core::ptr::addr_of!((*self.0).aio_key).read_unaligned() })
+    }
+}
+
+/// Copies a PREADV/PWRITEV iovec array into `out` (the kernel copies it at
+/// submit too, so the caller may free it as soon as io_submit returns).
+pub fn read_iovecs(addr: u64, cnt: usize, out: &mut Vec<libc::iovec>) -> Result<()> {
+    out.clear();
+    if cnt == 0 {
+        return Ok(());
+    }
+    let bytes = cnt.checked_mul(size_of::<libc::iovec>()).ok_or(Errno::EFAULT)?;
+    if !is_user_range(addr as usize, bytes) {
+        return Err(Errno::EFAULT);
+    }
+    let src = addr as *const libc::iovec;
+    for i in 0..cnt {
+        // SAFETY: the caller passed `cnt` iovecs at `addr` (io_prep_preadv's
+        // contract); the whole array lies in the user range.
+        out.push(unsafe { core::ptr::read_unaligned(src.add(i)) });
+    }
+    Ok(())
 }
 
 /// A `struct io_event *` the library or the kernel writes results into.
@@ -124,6 +191,28 @@ pub struct EventsOut(*mut IoEvent);
 impl EventsOut {
     pub fn raw(self) -> *mut IoEvent {
         self.0
+    }
+
+    /// Room the library owns (events it reaps only to discard them).
+    pub fn library_owned(buf: &mut [IoEvent]) -> EventsOut {
+        EventsOut(buf.as_mut_ptr())
+    }
+
+    /// Whether event `i` can be written (false where copy_to_user would fail).
+    pub fn can_write(self, i: usize) -> bool {
+        is_user_range((self.0 as usize).wrapping_add(i * size_of::<IoEvent>()), size_of::<IoEvent>())
+    }
+
+    /// Writes event `i`; false (nothing written) where copy_to_user would fail.
+    pub fn write(self, i: usize, ev: IoEvent) -> bool {
+        let at = (self.0 as usize).wrapping_add(i * size_of::<IoEvent>());
+        if !self.can_write(i) {
+            return false;
+        }
+        // SAFETY: io_getevents' contract: room for `nr` events at `events`;
+        // i < nr and the slot lies in the user range.
+        unsafe { (at as *mut IoEvent).write_unaligned(ev) };
+        true
     }
 }
 
@@ -142,7 +231,7 @@ impl TimeoutPtr {
     /// addresses that cannot be user memory (a timespec there makes the call
     /// go to the kernel, which answers -EFAULT). An unmapped user address
     /// faults here as it does in libaio.
-    fn is_zero(self) -> bool {
+    pub fn is_zero(self) -> bool {
         let a = self.0 as usize;
         if !is_user_range(a, size_of::<libc::timespec>()) {
             return false;
@@ -152,6 +241,25 @@ impl TimeoutPtr {
         // non-user addresses were excluded above.
         let ts = unsafe { core::ptr::read_unaligned(self.0) };
         ts.tv_sec == 0 && ts.tv_nsec == 0
+    }
+}
+
+impl TimeoutPtr {
+    /// The timeout as the kernel reads it: None = forever (NULL, or any
+    /// negative total, which the kernel's saturating add makes infinite),
+    /// otherwise nanoseconds (tv_nsec is not validated, as in the kernel).
+    pub fn read_ns(self) -> Result<Option<u64>> {
+        if self.0.is_null() {
+            return Ok(None);
+        }
+        if !is_user_range(self.0 as usize, size_of::<libc::timespec>()) {
+            return Err(Errno::EFAULT);
+        }
+        // SAFETY: a timespec pointer from the caller, checked to be in the
+        // user range (see `is_zero`).
+        let ts = unsafe { core::ptr::read_unaligned(self.0) };
+        let ns = i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec);
+        Ok(if ns < 0 { None } else { Some(u64::try_from(ns).unwrap_or(u64::MAX)) })
     }
 }
 
@@ -191,6 +299,21 @@ pub fn read_user<T: Copy>(addr: usize) -> Option<T> {
     (n == size_of::<T>() as isize).then(|| unsafe { out.assume_init() })
 }
 
+/// Writes a `T` to an untrusted address without risking a fault (the
+/// kernel's put_user: false where it would fail). One syscall: cold paths.
+pub fn write_user<T: Copy>(addr: usize, value: T) -> bool {
+    if !is_user_range(addr, size_of::<T>()) {
+        return false;
+    }
+    let local = libc::iovec { iov_base: (&raw const value).cast_mut().cast(), iov_len: size_of::<T>() };
+    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: size_of::<T>() };
+    // SAFETY: `local` describes `value`, readable for size_of::<T>() bytes;
+    // the kernel validates `remote` (including write permission) and fails
+    // with EFAULT instead of faulting.
+    let n = unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) };
+    n == size_of::<T>() as isize
+}
+
 // ---------------------------------------------------------------------------
 // The calls, safe once the pointers are wrapped.
 
@@ -219,17 +342,31 @@ fn keep_errno(f: impl FnOnce() -> c_int) -> c_int {
 
 fn setup(nr_events: c_int, ctxp: *mut usize) -> Result<usize> {
     let cfg = config::get();
-    let (handle, engine, why): (usize, Arc<dyn Engine>, &str) = match cfg.engine {
-        EngineChoice::Uring => return Err(Errno::ENOSYS),
-        EngineChoice::Kernel | EngineChoice::Auto => {
+    let (handle, engine, why): (usize, Arc<dyn Engine>, String) = match cfg.engine {
+        EngineChoice::Kernel => {
             let (h, e) = KernelEngine::setup(nr_events, ctxp)?;
-            let why = if cfg.engine_from_env && cfg.engine == EngineChoice::Kernel {
-                "LIBAIO_RS_ENGINE=kernel"
-            } else {
-                "the only engine built"
-            };
-            (h, Arc::new(e), why)
+            (h, Arc::new(e), "LIBAIO_RS_ENGINE=kernel".to_string())
         }
+        EngineChoice::Uring => {
+            uring::probe().map_err(|(e, _)| e)?;
+            let (h, e) = UringEngine::setup(nr_events, ctxp)?;
+            (h, Arc::new(e), "LIBAIO_RS_ENGINE=uring".to_string())
+        }
+        EngineChoice::Auto => match uring::probe() {
+            Ok(()) => match UringEngine::setup(nr_events, ctxp) {
+                Ok((h, e)) => (h, Arc::new(e), "io_uring available".to_string()),
+                // Argument errors are the caller's: kernel AIO gives the same.
+                Err(e) if e != Errno::ENOMEM && !is_uring_refusal(e) => return Err(e),
+                Err(e) => {
+                    let (h, k) = KernelEngine::setup(nr_events, ctxp)?;
+                    (h, Arc::new(k), format!("io_uring ring setup failed: errno {}", e.0))
+                }
+            },
+            Err((e, why)) => {
+                let (h, k) = KernelEngine::setup(nr_events, ctxp)?;
+                (h, Arc::new(k), format!("{why} (errno {})", e.0))
+            }
+        },
     };
     if cfg.log {
         config::log_line(&format!(
@@ -239,6 +376,11 @@ fn setup(nr_events: c_int, ctxp: *mut usize) -> Result<usize> {
     }
     ctx_table::insert(handle, engine);
     Ok(0)
+}
+
+/// Errors of io_uring_setup that mean "not here" rather than "bad arguments".
+fn is_uring_refusal(e: Errno) -> bool {
+    matches!(e.0, libc::EPERM | libc::EACCES | libc::ENOSYS | libc::EMFILE | libc::ENFILE)
 }
 
 fn destroy(ctx: usize) -> Result<usize> {
@@ -265,7 +407,18 @@ fn get_events(ctx: usize, wait: &Wait) -> Result<usize> {
             }
             engine.get_events(wait)
         }
-        None => Errno::from_ret(kernel::get_events_raw(ctx, wait)).map(|n| n as usize),
+        None => {
+            // libaio's shortcut reads the ring of any handle; a context made
+            // by a raw syscall gets it too, read the checked way (a garbage
+            // handle then goes to the kernel instead of faulting).
+            if wait.timeout.is_zero()
+                && read_user::<kernel::AioRingHeader>(ctx)
+                    .is_some_and(|h| h.magic == kernel::AIO_RING_MAGIC && h.head == h.tail)
+            {
+                return Ok(0);
+            }
+            Errno::from_ret(kernel::get_events_raw(ctx, wait)).map(|n| n as usize)
+        }
     }
 }
 

@@ -10,6 +10,10 @@ pub type Result<T> = core::result::Result<T, Errno>;
 
 impl Errno {
     pub const EFAULT: Errno = Errno(libc::EFAULT);
+    pub const EAGAIN: Errno = Errno(libc::EAGAIN);
+    pub const ENOMEM: Errno = Errno(libc::ENOMEM);
+    pub const EINPROGRESS: Errno = Errno(libc::EINPROGRESS);
+    pub const EOPNOTSUPP: Errno = Errno(libc::EOPNOTSUPP);
     pub const ENOSYS: Errno = Errno(libc::ENOSYS);
 
     /// Reads a raw syscall result: negative values are `-errno`.

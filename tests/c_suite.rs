@@ -8,6 +8,10 @@
 //! same standard output as the oracle. Arguments filter tests by substring;
 //! LIBAIO_RS_TEST_ENGINES overrides the engine list (comma-separated).
 //!
+//! A test whose header comment has a line `Engines: kernel[,uring]` checks a
+//! behaviour only those engines provide yet; the others are not run on it,
+//! and the runner says so on every run.
+//!
 //! The closing line is "N passed, N failed, N skipped".
 
 use std::fs;
@@ -19,7 +23,7 @@ use std::time::{Duration, Instant};
 const CFLAGS: &[&str] =
     &["-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror", "-pthread", "-D_GNU_SOURCE"];
 const TIMEOUT: Duration = Duration::from_secs(30);
-const ENGINES: &[&str] = &["kernel"];
+const ENGINES: &[&str] = &["kernel", "uring"];
 
 struct Outcome {
     code: Option<i32>,
@@ -102,11 +106,18 @@ fn run_one(
     let rpath = format!("-Wl,-rpath,{}", libdir.display());
     compile(src, &linked_bin, &[&inc], &[&ldir, &rpath, "-laio_rs"])?;
 
+    let only = engines_directive(src);
     let tmp = work.join("tmp");
     let oracle = run(&oracle_bin, &[("T_DIR", tmp.as_os_str().to_str().unwrap())])?;
     let preload = libdir.join("libaio_rs.so");
     let mut report = String::new();
     for engine in engines {
+        if let Some(only) = &only {
+            if !only.iter().any(|e| e == engine) {
+                println!("  {name}: engine {engine} not run (test header: Engines: {})", only.join(","));
+                continue;
+            }
+        }
         let env_preload = [
             ("T_DIR", tmp.to_str().unwrap()),
             ("LD_PRELOAD", preload.to_str().unwrap()),
@@ -137,6 +148,16 @@ fn run_one(
             oracle.code, oracle.stderr
         )),
     }
+}
+
+/// The `Engines:` line of a test's header comment, if any.
+fn engines_directive(src: &Path) -> Option<Vec<String>> {
+    let text = fs::read_to_string(src).ok()?;
+    let header = &text[..text.find("*/")?];
+    header.lines().find_map(|l| {
+        let l = l.trim_start_matches([' ', '*', '/']).trim();
+        l.strip_prefix("Engines:").map(|v| v.split(',').map(|e| e.trim().to_owned()).collect())
+    })
 }
 
 fn compile(src: &Path, out: &Path, pre: &[&str], libs: &[&str]) -> Result<(), String> {

@@ -7,6 +7,7 @@
 //! by reproducing them.
 
 pub mod kernel;
+pub mod uring;
 
 use crate::abi::{EventsOut, IocbList, IocbPtr, SigmaskPtr, TimeoutPtr};
 use crate::errno::Result;

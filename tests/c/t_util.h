@@ -28,6 +28,14 @@
 #define T_IOCB_FLAG_RESFD  (1u << 0)
 #define T_IOCB_FLAG_IOPRIO (1u << 1)
 
+/* RWF_* values for aio_rw_flags (linux/fs.h; spelled out so that old
+ * system headers do not matter). */
+#define T_RWF_HIPRI  0x01
+#define T_RWF_DSYNC  0x02
+#define T_RWF_SYNC   0x04
+#define T_RWF_NOWAIT 0x08
+#define T_RWF_APPEND 0x10
+
 /* Value stored in errno before a library call; it must still be there after. */
 #define T_ERRNO_MAGIC 12345
 

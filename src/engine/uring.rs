@@ -1,0 +1,1022 @@
+//! The io_uring engine: libaio's semantics, with io_uring doing the I/O.
+//!
+//! Mechanism: every ring is set up with a kernel submission thread
+//! (IORING_SETUP_SQPOLL), shared by all rings of the process
+//! (IORING_SETUP_ATTACH_WQ). Requests then belong to that kernel thread, not
+//! to the application thread that called io_submit, which gives kernel AIO's
+//! ownership: a request completes normally after its submitter exits, and no
+//! completion work is queued on application threads, so their epoll_wait()
+//! or raw io_getevents() never see an injected EINTR. (The default and
+//! COOP_TASKRUN modes fail both; DEFER_TASKRUN needs a single issuer.)
+//!
+//! With a submission thread, io_uring reports every error as a completion,
+//! after io_submit has returned; kernel AIO reports the argument and
+//! descriptor errors synchronously and stops the batch there. So each iocb is
+//! checked in user space first, in the kernel's order (`prepare`), and only
+//! what passes is queued: pure fields without a syscall, the descriptor's
+//! access mode with one fcntl per distinct descriptor in the batch.
+//!
+//! Each accepted iocb takes a slot that records the iocb's address and
+//! aio_data; the io_event is rebuilt from the slot, never from the iocb.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex as StdMutex, OnceLock};
+
+use io_uring::types::{CancelBuilder, Fd, FsyncFlags};
+use io_uring::{EnterFlags, IoUring, Probe, opcode, squeue};
+use parking_lot::Mutex;
+
+use crate::abi::{self, EventsOut, IoEvent, Iocb, IocbList, IocbPtr};
+use crate::engine::kernel::AioRingHeader;
+use crate::engine::{Engine, Wait};
+use crate::errno::{Errno, Result};
+use crate::fork;
+
+/// The magic in the handle's aio_ring header. Deliberately not kernel AIO's
+/// 0xa10a10a1: programs that reap from the ring when the magic matches fall
+/// back to io_getevents.
+pub const URING_RING_MAGIC: u32 = 0x4155_5253; // "SRUA"
+
+/// Kernel AIO limits mirrored here.
+const MAX_RW_COUNT: u64 = 0x7fff_f000;
+const UIO_MAXIOV: u64 = 1024;
+const IOCB_FLAG_RESFD: u32 = 1 << 0;
+const IOCB_FLAG_IOPRIO: u32 = 1 << 1;
+const RWF_HIPRI: u32 = 0x01;
+const RWF_NOWAIT: u32 = 0x08;
+const RWF_ATOMIC: u32 = 0x40;
+/// RWF_HIPRI | DSYNC | SYNC | NOWAIT | APPEND | NOAPPEND | ATOMIC | DONTCACHE.
+const RWF_SUPPORTED: u32 = 0xff;
+
+const IOCB_CMD_PREAD: u16 = 0;
+const IOCB_CMD_PWRITE: u16 = 1;
+const IOCB_CMD_FSYNC: u16 = 2;
+const IOCB_CMD_FDSYNC: u16 = 3;
+const IOCB_CMD_POLL: u16 = 5;
+const IOCB_CMD_PREADV: u16 = 7;
+const IOCB_CMD_PWRITEV: u16 = 8;
+
+/// user_data tags (top byte); the low 32 bits carry the slot index.
+const UD_IO: u64 = 0;
+const UD_RESFD: u64 = 1 << 56;
+const UD_WAKE: u64 = 2 << 56;
+const UD_TAG: u64 = 0xff << 56;
+
+/// How long the shared submission thread spins after the last request
+/// before it sleeps (then io_submit wakes it with one syscall).
+const SQ_THREAD_IDLE_MS: u32 = 10;
+
+/// The 8 bytes a RESFD completion adds to the eventfd.
+static EVENTFD_ONE: u64 = 1;
+
+// ---------------------------------------------------------------------------
+// Probe and the shared submission thread.
+
+struct Anchor {
+    epoch: u64,
+    ring: IoUring,
+}
+
+/// What the first io_setup learned: whether io_uring is usable here, and why not.
+static PROBE: OnceLock<core::result::Result<(), (Errno, String)>> = OnceLock::new();
+/// The ring whose submission thread every other ring attaches to (per process).
+static ANCHOR: StdMutex<Option<Anchor>> = StdMutex::new(None);
+
+fn io_err(e: std::io::Error) -> Errno {
+    Errno(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// Checks once that io_uring offers what the engine needs.
+pub fn probe() -> core::result::Result<(), (Errno, String)> {
+    PROBE.get_or_init(probe_once).clone()
+}
+
+fn probe_once() -> core::result::Result<(), (Errno, String)> {
+    let ring = IoUring::builder()
+        .setup_sqpoll(SQ_THREAD_IDLE_MS)
+        .build(8)
+        .map_err(|e| (io_err(e), "io_uring_setup with a submission thread refused".to_string()))?;
+    let p = ring.params();
+    let needed = [
+        (p.is_feature_nodrop(), "FEAT_NODROP"),
+        (p.is_feature_submit_stable(), "FEAT_SUBMIT_STABLE"),
+        (p.is_feature_ext_arg(), "FEAT_EXT_ARG"),
+        (p.is_feature_sqpoll_nonfixed(), "FEAT_SQPOLL_NONFIXED"),
+        (p.is_feature_linked_file(), "FEAT_LINKED_FILE"),
+    ];
+    if let Some((_, name)) = needed.iter().find(|(ok, _)| !ok) {
+        return Err((Errno::ENOSYS, format!("io_uring lacks {name}")));
+    }
+    let mut probe = Probe::new();
+    ring.submitter()
+        .register_probe(&mut probe)
+        .map_err(|e| (io_err(e), "IORING_REGISTER_PROBE failed".to_string()))?;
+    for (code, name) in [
+        (opcode::Read::CODE, "READ"),
+        (opcode::Write::CODE, "WRITE"),
+        (opcode::Readv::CODE, "READV"),
+        (opcode::Writev::CODE, "WRITEV"),
+        (opcode::Fsync::CODE, "FSYNC"),
+        (opcode::PollAdd::CODE, "POLL_ADD"),
+        (opcode::Nop::CODE, "NOP"),
+        (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+    ] {
+        if !probe.is_supported(code) {
+            return Err((Errno::ENOSYS, format!("io_uring lacks IORING_OP_{name}")));
+        }
+    }
+    // A round trip through io_uring_enter: a seccomp profile may allow setup
+    // and still refuse enter.
+    // SAFETY: a NOP carries no buffer; the queue is ours alone here.
+    unsafe {
+        let mut sq = ring.submission_shared();
+        sq.push(&opcode::Nop::new().build().user_data(7))
+            .map_err(|_| (Errno::ENOMEM, "probe ring full".to_string()))?;
+    }
+    ring.submit_and_wait(1).map_err(|e| (io_err(e), "io_uring_enter refused".to_string()))?;
+    // SAFETY: single-threaded use of the probe ring's completion queue.
+    let got = unsafe { ring.completion_shared() }.next().map(|c: io_uring::cqueue::Entry| c.user_data());
+    if got != Some(7) {
+        return Err((Errno::ENOSYS, "io_uring NOP round trip failed".to_string()));
+    }
+    *ANCHOR.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some(Anchor { epoch: fork::current(), ring });
+    Ok(())
+}
+
+/// Builds a ring attached to this process's shared submission thread.
+fn build_ring(sq_entries: u32, cq_entries: u32) -> Result<IoUring> {
+    let mut anchor = ANCHOR.lock().unwrap_or_else(|e| e.into_inner());
+    let epoch = fork::current();
+    if anchor.as_ref().is_some_and(|a| a.epoch != epoch) {
+        // A forked child: the parent's submission thread is not ours.
+        *anchor = None;
+    }
+    let mut b = IoUring::builder();
+    b.setup_sqpoll(SQ_THREAD_IDLE_MS).setup_cqsize(cq_entries).setup_clamp();
+    if let Some(a) = anchor.as_ref() {
+        use std::os::fd::AsRawFd;
+        b.setup_attach_wq(a.ring.as_raw_fd());
+    }
+    let ring = b.build(sq_entries).map_err(io_err)?;
+    if anchor.is_none() {
+        // This ring's thread becomes the shared one; keep a small ring of our
+        // own as the anchor so it outlives the application's contexts.
+        use std::os::fd::AsRawFd;
+        let small = IoUring::builder()
+            .setup_sqpoll(SQ_THREAD_IDLE_MS)
+            .setup_attach_wq(ring.as_raw_fd())
+            .build(1)
+            .map_err(io_err)?;
+        *anchor = Some(Anchor { epoch, ring: small });
+    }
+    Ok(ring)
+}
+
+// ---------------------------------------------------------------------------
+// Sizes, as kernel AIO computes them.
+
+fn possible_cpus() -> u32 {
+    static N: OnceLock<u32> = OnceLock::new();
+    // SAFETY: sysconf has no preconditions.
+    *N.get_or_init(|| (unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }).clamp(1, 1 << 16) as u32)
+}
+
+fn aio_max_nr() -> u64 {
+    static N: OnceLock<u64> = OnceLock::new();
+    *N.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/fs/aio-max-nr")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(65536)
+    })
+}
+
+/// ring->nr for io_setup(nr_events) (aio_setup_ring), or the kernel's error.
+fn aio_ring_nr(nr_events: u32) -> Result<u32> {
+    // ioctx_alloc computes in 32 bits: a doubling that wraps to 0 is -EAGAIN.
+    let doubled = nr_events.max(possible_cpus() * 4).wrapping_mul(2);
+    if doubled > 0x1000_0000 / 32 {
+        return Err(Errno(libc::EINVAL));
+    }
+    if doubled == 0 || u64::from(nr_events) > aio_max_nr() {
+        return Err(Errno(libc::EAGAIN));
+    }
+    let bytes = 32 + 32 * (u64::from(doubled) + 2);
+    let pages = bytes.div_ceil(4096);
+    Ok(((pages * 4096 - 32) / 32) as u32)
+}
+
+// ---------------------------------------------------------------------------
+// The handle: library memory laid out as struct aio_ring.
+
+struct HandleMem {
+    addr: usize,
+    len: usize,
+}
+
+impl HandleMem {
+    fn new(ring_nr: u32) -> Result<HandleMem> {
+        let len = (32 + 32 * ring_nr as usize).div_ceil(4096) * 4096;
+        // SAFETY: a fresh anonymous mapping; no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Errno(libc::ENOMEM));
+        }
+        let hdr = AioRingHeader {
+            id: 0,
+            nr: ring_nr,
+            head: 0,
+            tail: 0,
+            magic: URING_RING_MAGIC,
+            compat_features: 1,
+            incompat_features: 0,
+            header_length: 32,
+        };
+        // SAFETY: the mapping is page-aligned, writable and at least one page long.
+        unsafe { (p as *mut AioRingHeader).write(hdr) };
+        Ok(HandleMem { addr: p as usize, len })
+    }
+}
+
+impl Drop for HandleMem {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping made in `new`, which nothing
+        // else references once the engine is dropped.
+        unsafe { libc::munmap(self.addr as *mut libc::c_void, self.len) };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Slots: what was captured at submit.
+
+#[derive(Default)]
+struct Slot {
+    iocb: u64,
+    data: u64,
+    opcode: u16,
+    /// A buffered RWF_NOWAIT write to a file whose filesystem cannot do it
+    /// without blocking: kernel AIO reports -EOPNOTSUPP where io_uring says -EAGAIN.
+    nowait_unsupported: bool,
+    /// The request's own CQE has not been seen yet.
+    io_pending: bool,
+    /// A RESFD write is queued behind the request; holds `resfd_dup` open.
+    resfd_pending: bool,
+    /// A private duplicate of the eventfd: kernel AIO pins the eventfd at
+    /// submit, and a linked write resolves its descriptor only when it runs.
+    resfd_dup: i32,
+    /// The copy of a PREADV/PWRITEV iovec array, kept until the request
+    /// has been consumed (the submission thread imports it asynchronously).
+    iov: Vec<libc::iovec>,
+}
+
+// SAFETY: the iovec pointers inside a Slot are addresses handed to the
+// kernel, never dereferenced by the library; the slab is only used under its lock.
+unsafe impl Send for Slot {}
+
+struct Slab {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+impl Slab {
+    fn release_if_done(&mut self, i: u32) {
+        let s = &mut self.slots[i as usize];
+        if !s.io_pending && !s.resfd_pending {
+            self.free.push(i);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The engine.
+
+pub struct UringEngine {
+    ring: IoUring,
+    handle: HandleMem,
+    epoch: u64,
+    /// io_setup's ring->nr: io_submit looks at no more iocbs than this.
+    ring_nr: usize,
+    /// Requests admitted and not yet reaped by the application.
+    capacity: usize,
+    in_flight: AtomicUsize,
+    dead: AtomicBool,
+    /// Serialises pushes to the submission queue.
+    submit_lock: Mutex<()>,
+    /// Serialises draining the completion queue.
+    reap_lock: Mutex<()>,
+    slab: Mutex<Slab>,
+    /// Callers of io_destroy wait here for the last request.
+    destroying: AtomicBool,
+}
+
+impl UringEngine {
+    /// io_setup on io_uring. `ctxp` is written with the handle on success.
+    pub fn setup(nr_events: i32, ctxp: *mut usize) -> Result<(usize, UringEngine)> {
+        let cur = abi::read_user::<usize>(ctxp as usize).ok_or(Errno::EFAULT)?;
+        if cur != 0 || nr_events == 0 {
+            return Err(Errno(libc::EINVAL));
+        }
+        let ring_nr = aio_ring_nr(nr_events as u32)?;
+        let capacity = ring_nr as usize - 1;
+        // Each request may use two queue entries (RESFD) and two completions.
+        let sq = (2 * capacity).next_power_of_two().min(32768) as u32;
+        let cq = (4 * capacity + 8).next_power_of_two().min(65536) as u32;
+        let ring = build_ring(sq, cq)?;
+        let handle = HandleMem::new(ring_nr)?;
+        let nslots = 2 * capacity;
+        let mut slots = Vec::new();
+        slots.resize_with(nslots, Slot::default);
+        let slab = Slab { slots, free: (0..nslots as u32).rev().collect() };
+        let engine = UringEngine {
+            ring,
+            epoch: fork::current(),
+            ring_nr: ring_nr as usize,
+            capacity,
+            in_flight: AtomicUsize::new(0),
+            dead: AtomicBool::new(false),
+            submit_lock: Mutex::new(()),
+            reap_lock: Mutex::new(()),
+            slab: Mutex::new(slab),
+            destroying: AtomicBool::new(false),
+            handle,
+        };
+        if !abi::write_user::<usize>(ctxp as usize, engine.handle.addr) {
+            return Err(Errno::EFAULT);
+        }
+        Ok((engine.handle.addr, engine))
+    }
+
+    fn usable(&self) -> Result<()> {
+        if self.epoch != fork::current() || self.dead.load(Ordering::Acquire) {
+            return Err(Errno(libc::EINVAL));
+        }
+        Ok(())
+    }
+
+    /// Pushes the entries of one request together (a linked pair must reach
+    /// the submission thread in one publication of the tail), waiting for
+    /// the submission thread to make room.
+    fn push(&self, entries: &[squeue::Entry]) {
+        loop {
+            // SAFETY: pushes are serialised by submit_lock (held by the
+            // caller); every buffer an entry names stays valid until its
+            // completion (caller's buffers by contract; iovec copies and
+            // EVENTFD_ONE owned by the library).
+            let pushed = unsafe { self.ring.submission_shared().push_multiple(entries) };
+            if pushed.is_ok() {
+                return;
+            }
+            let _ = self.ring.submitter().squeue_wait();
+        }
+    }
+
+    /// Publishes the pushed entries and wakes the submission thread if it sleeps.
+    fn kick(&self) {
+        // SAFETY: under submit_lock (held by the caller).
+        let mut sq = unsafe { self.ring.submission_shared() };
+        sq.sync();
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if sq.need_wakeup() {
+            drop(sq);
+            let _ = self.ring.submitter().submit();
+        }
+    }
+
+    /// Checks one iocb as the kernel's io_submit_one does, in its order, and
+    /// builds its queue entries. Takes a slot on success.
+    fn prepare(
+        &self,
+        p: IocbPtr,
+        fds: &mut FdCache,
+        slab: &mut Slab,
+        out: &mut Vec<squeue::Entry>,
+    ) -> Result<()> {
+        let cb: Iocb = p.read()?;
+        if cb.aio_reserved2 != 0 || (cb.aio_nbytes as i64) < 0 {
+            return Err(Errno(libc::EINVAL));
+        }
+        if self.in_flight.load(Ordering::Relaxed) >= self.capacity {
+            return Err(Errno::EAGAIN);
+        }
+        let fd = cb.aio_fildes as i32;
+        let info = fds.get(fd)?;
+        let mut resfd_dup = -1;
+        if cb.aio_flags & IOCB_FLAG_RESFD != 0 {
+            resfd_dup = pin_eventfd(cb.aio_resfd as i32)?;
+        }
+        // The kernel writes aio_key before it looks at the opcode.
+        p.clear_key();
+        let built = self.build_entry(&cb, fd, info, slab);
+        let (entry, idx) = match built {
+            Ok(x) => x,
+            Err(e) => {
+                close_quiet(resfd_dup);
+                return Err(e);
+            }
+        };
+        let s = &mut slab.slots[idx as usize];
+        s.iocb = p.addr();
+        s.data = cb.aio_data;
+        s.opcode = cb.aio_lio_opcode;
+        s.io_pending = true;
+        s.nowait_unsupported = cb.aio_rw_flags & RWF_NOWAIT != 0
+            && matches!(cb.aio_lio_opcode, IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV)
+            && info.is(libc::S_IFREG)
+            && info.flags & libc::O_DIRECT == 0
+            && !buffered_nowait_writes(fd);
+        s.resfd_pending = resfd_dup >= 0;
+        s.resfd_dup = resfd_dup;
+        let ud = UD_IO | u64::from(idx);
+        if resfd_dup >= 0 {
+            out.push(entry.user_data(ud).flags(squeue::Flags::IO_HARDLINK));
+            let w = opcode::Write::new(Fd(resfd_dup), (&raw const EVENTFD_ONE).cast(), 8).build();
+            out.push(w.user_data(UD_RESFD | u64::from(idx)));
+        } else {
+            out.push(entry.user_data(ud));
+        }
+        Ok(())
+    }
+
+    /// The opcode-specific checks and the io_uring entry; takes the slot.
+    fn build_entry(
+        &self,
+        cb: &Iocb,
+        fd: i32,
+        info: FdInfo,
+        slab: &mut Slab,
+    ) -> Result<(squeue::Entry, u32)> {
+        let einval = Errno(libc::EINVAL);
+        let ebadf = Errno(libc::EBADF);
+        match cb.aio_lio_opcode {
+            IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV => {
+                let write = matches!(cb.aio_lio_opcode, IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV);
+                // aio_prep_rw: priority, then RWF_* flags.
+                let ioprio = if cb.aio_flags & IOCB_FLAG_IOPRIO != 0 {
+                    check_ioprio(cb.aio_reqprio)?;
+                    cb.aio_reqprio as u16
+                } else {
+                    0
+                };
+                let rw = cb.aio_rw_flags;
+                if rw & !RWF_SUPPORTED != 0 || (rw & RWF_ATOMIC != 0 && !write) {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                if rw & RWF_NOWAIT != 0 && !supports_nowait(fd) {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                // The access mode (FMODE_READ / FMODE_WRITE).
+                let mode = info.flags & libc::O_ACCMODE;
+                if (!write && mode == libc::O_WRONLY) || (write && mode == libc::O_RDONLY) {
+                    return Err(ebadf);
+                }
+                // A directory has no read_iter/write_iter.
+                if info.is(libc::S_IFDIR) {
+                    return Err(einval);
+                }
+                let rw_flags = (rw & !RWF_HIPRI) as i32;
+                let vectored = matches!(cb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
+                let idx = *slab.free.last().ok_or(Errno::EAGAIN)?;
+                let count = if vectored {
+                    if cb.aio_nbytes > UIO_MAXIOV {
+                        return Err(einval);
+                    }
+                    let iov = &mut slab.slots[idx as usize].iov;
+                    abi::read_iovecs(cb.aio_buf, cb.aio_nbytes as usize, iov)?;
+                    let mut total = 0u64;
+                    for v in iov.iter_mut() {
+                        if !access_ok(v.iov_base as u64, v.iov_len as u64) {
+                            return Err(Errno::EFAULT);
+                        }
+                        let len = (v.iov_len as u64).min(MAX_RW_COUNT - total);
+                        v.iov_len = len as usize;
+                        total += len;
+                    }
+                    total
+                } else {
+                    let len = cb.aio_nbytes.min(MAX_RW_COUNT);
+                    if !access_ok(cb.aio_buf, len) {
+                        return Err(Errno::EFAULT);
+                    }
+                    len
+                };
+                // rw_verify_area.
+                if cb.aio_offset < 0 || cb.aio_offset.checked_add(count as i64).is_none() {
+                    return Err(einval);
+                }
+                let off = cb.aio_offset as u64;
+                let e = match (vectored, write) {
+                    (false, false) => opcode::Read::new(Fd(fd), cb.aio_buf as *mut u8, count as u32)
+                        .offset(off)
+                        .ioprio(ioprio)
+                        .rw_flags(rw_flags)
+                        .build(),
+                    (false, true) => opcode::Write::new(Fd(fd), cb.aio_buf as *const u8, count as u32)
+                        .offset(off)
+                        .ioprio(ioprio)
+                        .rw_flags(rw_flags)
+                        .build(),
+                    (true, false) => {
+                        let iov = &slab.slots[idx as usize].iov;
+                        opcode::Readv::new(Fd(fd), iov.as_ptr(), iov.len() as u32)
+                            .offset(off)
+                            .ioprio(ioprio)
+                            .rw_flags(rw_flags)
+                            .build()
+                    }
+                    (true, true) => {
+                        let iov = &slab.slots[idx as usize].iov;
+                        opcode::Writev::new(Fd(fd), iov.as_ptr(), iov.len() as u32)
+                            .offset(off)
+                            .ioprio(ioprio)
+                            .rw_flags(rw_flags)
+                            .build()
+                    }
+                };
+                slab.free.pop();
+                Ok((e, idx))
+            }
+            IOCB_CMD_FSYNC | IOCB_CMD_FDSYNC => {
+                if cb.aio_buf != 0 || cb.aio_offset != 0 || cb.aio_nbytes != 0 || cb.aio_rw_flags != 0 {
+                    return Err(einval);
+                }
+                // Regular files, directories and block devices have ->fsync;
+                // pipes, sockets, character devices and anonymous files do not.
+                if !(info.is(libc::S_IFREG) || info.is(libc::S_IFDIR) || info.is(libc::S_IFBLK)) {
+                    return Err(einval);
+                }
+                let flags = if cb.aio_lio_opcode == IOCB_CMD_FDSYNC {
+                    FsyncFlags::DATASYNC
+                } else {
+                    FsyncFlags::empty()
+                };
+                let idx = slab.free.pop().ok_or(Errno::EAGAIN)?;
+                Ok((opcode::Fsync::new(Fd(fd)).flags(flags).build(), idx))
+            }
+            IOCB_CMD_POLL => {
+                if cb.aio_buf > 0xffff || cb.aio_offset != 0 || cb.aio_nbytes != 0 || cb.aio_rw_flags != 0 {
+                    return Err(einval);
+                }
+                // A file without ->poll is always ready for DEFAULT_POLLMASK;
+                // a poll for other bits could never complete: -EINVAL.
+                let always_ready = (libc::POLLIN | libc::POLLOUT | libc::POLLRDNORM | libc::POLLWRNORM) as u64;
+                if (info.is(libc::S_IFREG) || info.is(libc::S_IFDIR)) && cb.aio_buf & always_ready == 0 {
+                    return Err(einval);
+                }
+                let idx = slab.free.pop().ok_or(Errno::EAGAIN)?;
+                Ok((opcode::PollAdd::new(Fd(fd), cb.aio_buf as u32).build(), idx))
+            }
+            _ => Err(einval),
+        }
+    }
+
+    /// Moves completions from the ring to `events[got..nr]`; returns the new
+    /// count. A request's CQE is consumed only when its event can be written.
+    fn drain(&self, events: EventsOut, mut got: usize, nr: usize) -> Result<usize> {
+        let _reap = self.reap_lock.lock();
+        // SAFETY: the completion queue is only read under reap_lock.
+        let mut cq = unsafe { self.ring.completion_shared() };
+        if cq.is_empty() {
+            // SAFETY: reading the kernel-shared flags word.
+            if unsafe { self.ring.submission_shared() }.cq_overflow() {
+                drop(cq);
+                let _ = self.ring.submitter().submit_and_wait(0);
+                // SAFETY: as above.
+                cq = unsafe { self.ring.completion_shared() };
+            }
+        }
+        let mut slab = self.slab.lock();
+        let start = got;
+        // Internal completions do not count; a request's completion is
+        // taken only while there is room for its event.
+        while got < nr {
+            if !events.can_write(got) {
+                if got == start {
+                    cq.sync();
+                    return Err(Errno::EFAULT);
+                }
+                break;
+            }
+            let Some(cqe) = cq.next() else { break };
+            let ud = cqe.user_data();
+            let idx = (ud & 0xffff_ffff) as u32;
+            match ud & UD_TAG {
+                UD_IO => {
+                    let s = &slab.slots[idx as usize];
+                    let mut res = i64::from(cqe.result());
+                    if s.opcode == IOCB_CMD_POLL && res == -i64::from(libc::ECANCELED) {
+                        res = 0; // a cancelled AIO poll completes with 0
+                    }
+                    if s.nowait_unsupported && res == -i64::from(libc::EAGAIN) {
+                        res = -i64::from(libc::EOPNOTSUPP);
+                    }
+                    events.write(got, IoEvent { data: s.data, obj: s.iocb, res, res2: 0 });
+                    got += 1;
+                    slab.slots[idx as usize].io_pending = false;
+                    slab.release_if_done(idx);
+                    self.in_flight.fetch_sub(1, Ordering::Release);
+                }
+                UD_RESFD => {
+                    let s = &mut slab.slots[idx as usize];
+                    close_quiet(s.resfd_dup);
+                    s.resfd_dup = -1;
+                    s.resfd_pending = false;
+                    slab.release_if_done(idx);
+                }
+                _ => {} // UD_WAKE
+            }
+        }
+        cq.sync();
+        Ok(got)
+    }
+
+    /// Waits in the kernel for at least one completion, or the timeout.
+    fn wait_kernel(&self, timeout_ns: Option<u64>, sigmask: *const libc::sigset_t) -> Result<()> {
+        let ts = timeout_ns.map(|ns| KernelTimespec {
+            tv_sec: (ns / 1_000_000_000) as i64,
+            tv_nsec: (ns % 1_000_000_000) as i64,
+        });
+        let arg = GetEventsArg {
+            sigmask: sigmask as u64,
+            sigmask_sz: 8,
+            min_wait_usec: 0,
+            ts: ts.as_ref().map_or(0, |t| t as *const KernelTimespec as u64),
+        };
+        let flags = (EnterFlags::GETEVENTS | EnterFlags::EXT_ARG).bits();
+        // SAFETY: `arg` and the timespec it names live across the call; the
+        // sigmask pointer is the caller's (NULL or a sigset_t the kernel
+        // reads with copy_from_user).
+        match unsafe { self.ring.submitter().enter(0, 1, flags, Some(&arg)) } {
+            Ok(_) => Ok(()),
+            Err(e) => match io_err(e) {
+                Errno(libc::ETIME) | Errno(libc::EBUSY) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Waits until the submission thread has taken every queued entry.
+    fn wait_consumed(&self) {
+        loop {
+            let _g = self.submit_lock.lock();
+            // SAFETY: under submit_lock; only the kernel's head is read.
+            let mut sq = unsafe { self.ring.submission_shared() };
+            sq.sync();
+            if sq.is_empty() {
+                return;
+            }
+            std::sync::atomic::fence(Ordering::SeqCst);
+            let sleeping = sq.need_wakeup();
+            drop(sq);
+            if sleeping {
+                let _ = self.ring.submitter().submit();
+            }
+            drop(_g);
+            std::thread::yield_now();
+        }
+    }
+
+    fn wake_waiters(&self) {
+        let _g = self.submit_lock.lock();
+        self.push(&[opcode::Nop::new().build().user_data(UD_WAKE)]);
+        self.kick();
+    }
+}
+
+/// io_pgetevents installs its mask even when events are already there, so a
+/// pending signal the mask unblocks is delivered before it returns. Without
+/// a wait in the kernel, install and restore the mask to do the same.
+fn deliver_unmasked_signals(mask: *const libc::sigset_t) {
+    let mut old = 0u64;
+    // SAFETY: rt_sigprocmask reads 8 bytes at `mask` with copy_from_user (as
+    // io_pgetevents does) and writes the old mask into `old`.
+    let r = unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, mask, &raw mut old, 8) };
+    if r == 0 {
+        // SAFETY: restoring the mask just saved.
+        unsafe { libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &raw const old, 0usize, 8) };
+    }
+}
+
+/// io_uring_getevents_arg.
+#[repr(C)]
+struct GetEventsArg {
+    sigmask: u64,
+    sigmask_sz: u32,
+    min_wait_usec: u32,
+    ts: u64,
+}
+
+#[repr(C)]
+struct KernelTimespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+impl Engine for UringEngine {
+    fn name(&self) -> &'static str {
+        "uring"
+    }
+
+    fn submit(&self, iocbs: IocbList) -> Result<usize> {
+        self.usable()?;
+        let nr = iocbs.nr();
+        if nr < 0 {
+            return Err(Errno(libc::EINVAL));
+        }
+        let nr = (nr as usize).min(self.ring_nr);
+        let mut fds = FdCache::default();
+        let mut entries = Vec::with_capacity(2);
+        let mut done = 0;
+        let mut first_err = None;
+        let _g = self.submit_lock.lock();
+        for i in 0..nr {
+            let r = iocbs.get(i).and_then(|p| {
+                let mut slab = self.slab.lock();
+                self.prepare(p, &mut fds, &mut slab, &mut entries)
+            });
+            if let Err(e) = r {
+                first_err = Some(e);
+                break;
+            }
+            self.in_flight.fetch_add(1, Ordering::Relaxed);
+            self.push(&entries);
+            entries.clear();
+            done += 1;
+        }
+        if done > 0 {
+            self.kick();
+        }
+        match (done, first_err) {
+            (0, Some(e)) => Err(e),
+            (n, _) => Ok(n),
+        }
+    }
+
+    fn get_events(&self, w: &Wait) -> Result<usize> {
+        let timeout = w.timeout.read_ns()?;
+        self.usable()?;
+        if w.min_nr < 0 || w.nr < 0 || w.min_nr > w.nr {
+            return Err(Errno(libc::EINVAL));
+        }
+        let (min, nr) = (w.min_nr as usize, w.nr as usize);
+        let deadline = timeout.map(|ns| now_ns().saturating_add(ns));
+        let sigmask = w.sigmask.map_or(core::ptr::null(), |m| m.raw());
+        let mut got = 0;
+        let mut waited = false;
+        loop {
+            if self.dead.load(Ordering::Acquire) {
+                return if got > 0 { Ok(got) } else { Err(Errno(libc::EINVAL)) };
+            }
+            got = self.drain(w.events, got, nr)?;
+            if got >= min || got >= nr || timeout == Some(0) {
+                if !waited && !sigmask.is_null() {
+                    deliver_unmasked_signals(sigmask);
+                }
+                return Ok(got);
+            }
+            let remaining = match deadline {
+                None => None,
+                Some(d) => {
+                    let now = now_ns();
+                    if now >= d {
+                        return Ok(got);
+                    }
+                    Some(d - now)
+                }
+            };
+            waited = true;
+            match self.wait_kernel(remaining, sigmask) {
+                Ok(()) => {}
+                Err(Errno(libc::EINTR)) if got > 0 => return Ok(got),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn nothing_ready(&self) -> Option<bool> {
+        if self.epoch != fork::current() || self.dead.load(Ordering::Acquire) {
+            return None;
+        }
+        // SAFETY: a read-only look at the shared ring indices.
+        let empty = unsafe { self.ring.completion_shared() }.is_empty();
+        // SAFETY: as above.
+        let overflow = unsafe { self.ring.submission_shared() }.cq_overflow();
+        Some(empty && !overflow)
+    }
+
+    fn cancel(&self, iocb: IocbPtr, _result: EventsOut) -> Result<()> {
+        let key = iocb.key().ok_or(Errno::EFAULT)?;
+        self.usable()?;
+        if key != 0 {
+            return Err(Errno(libc::EINVAL));
+        }
+        let target = {
+            let slab = self.slab.lock();
+            slab.slots
+                .iter()
+                .position(|s| s.io_pending && s.iocb == iocb.addr() && s.opcode == IOCB_CMD_POLL)
+        };
+        let Some(idx) = target else { return Err(Errno(libc::EINVAL)) };
+        // Kernel AIO arms a poll inside io_submit; here the submission
+        // thread may not have taken it yet.
+        self.wait_consumed();
+        match self
+            .ring
+            .submitter()
+            .register_sync_cancel(None, CancelBuilder::user_data(UD_IO | idx as u64))
+        {
+            Ok(()) => Err(Errno::EINPROGRESS),
+            Err(_) => Err(Errno(libc::EINVAL)),
+        }
+    }
+
+    fn destroy(&self) -> Result<()> {
+        if self.epoch != fork::current() || self.destroying.swap(true, Ordering::AcqRel) {
+            return Err(Errno(libc::EINVAL));
+        }
+        self.dead.store(true, Ordering::Release);
+        self.wake_waiters();
+        // Kernel AIO cancels its polls and waits for everything else; events
+        // still pending are discarded. A poll may still sit in the submission
+        // queue when the first cancel runs, so cancel on every round.
+        let mut sink = Discard::new();
+        let mut polls = Vec::new();
+        loop {
+            polls.clear();
+            let outstanding = {
+                let slab = self.slab.lock();
+                for (i, s) in slab.slots.iter().enumerate() {
+                    if s.io_pending && s.opcode == IOCB_CMD_POLL {
+                        polls.push(UD_IO | i as u64);
+                    }
+                }
+                slab.slots.iter().any(|s| s.io_pending || s.resfd_pending)
+            };
+            if !outstanding {
+                break;
+            }
+            for &ud in &polls {
+                let _ = self.ring.submitter().register_sync_cancel(None, CancelBuilder::user_data(ud));
+            }
+            let _ = self.drain(sink.out(), 0, sink.len());
+            let _ = self.wait_kernel(Some(10_000_000), core::ptr::null());
+        }
+        Ok(())
+    }
+}
+
+/// Scratch room for the events io_destroy throws away.
+struct Discard(Vec<IoEvent>);
+
+impl Discard {
+    fn new() -> Discard {
+        Discard(vec![IoEvent::default(); 256])
+    }
+    fn out(&mut self) -> EventsOut {
+        EventsOut::library_owned(&mut self.0)
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// What io_submit needs to know of a descriptor: its status flags (the
+/// access mode) and its file type. Looked up once per descriptor per call.
+#[derive(Clone, Copy)]
+struct FdInfo {
+    flags: i32,
+    mode: u32,
+}
+
+impl FdInfo {
+    fn is(self, fmt: u32) -> bool {
+        self.mode & libc::S_IFMT == fmt
+    }
+}
+
+#[derive(Default)]
+struct FdCache {
+    seen: VecDeque<(i32, FdInfo)>,
+}
+
+impl FdCache {
+    /// -EBADF as fget gives it: a closed descriptor, or an O_PATH one.
+    fn get(&mut self, fd: i32) -> Result<FdInfo> {
+        if let Some(&(_, info)) = self.seen.iter().find(|(f, _)| *f == fd) {
+            return Ok(info);
+        }
+        // SAFETY: F_GETFL only reads the descriptor's status flags.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 || flags & libc::O_PATH != 0 {
+            return Err(Errno(libc::EBADF));
+        }
+        // SAFETY: `st` is a writable stat buffer.
+        let mut st: libc::stat = unsafe { core::mem::zeroed() };
+        // SAFETY: as above; fstat only writes `st`.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            return Err(Errno(libc::EBADF));
+        }
+        let info = FdInfo { flags, mode: st.st_mode };
+        if self.seen.len() == 8 {
+            self.seen.pop_front();
+        }
+        self.seen.push_back((fd, info));
+        Ok(info)
+    }
+}
+
+/// Takes a private reference to an eventfd, as eventfd_ctx_fdget does:
+/// -EBADF for a bad descriptor, -EINVAL for one that is not an eventfd.
+fn pin_eventfd(fd: i32) -> Result<i32> {
+    let path = format!("/proc/self/fd/{fd}\0");
+    let mut buf = [0u8; 64];
+    // SAFETY: `path` is NUL-terminated; `buf` is writable for its length.
+    let n = unsafe { libc::readlink(path.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 || fd < 0 {
+        return Err(Errno(libc::EBADF));
+    }
+    if &buf[..n as usize] != b"anon_inode:[eventfd]" {
+        return Err(Errno(libc::EINVAL));
+    }
+    // SAFETY: duplicating a descriptor the caller owns; the copy is ours.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(Errno(libc::EBADF));
+    }
+    Ok(dup)
+}
+
+fn close_quiet(fd: i32) {
+    if fd >= 0 {
+        // SAFETY: closing a descriptor the library duplicated and owns.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Files without FMODE_NOWAIT (tmpfs, procfs, sysfs) refuse RWF_NOWAIT.
+fn supports_nowait(fd: i32) -> bool {
+    let mut st: libc::statfs = unsafe_zeroed_statfs();
+    // SAFETY: `st` is a writable statfs.
+    if unsafe { libc::fstatfs(fd, &mut st) } != 0 {
+        return true;
+    }
+    !matches!(st.f_type, libc::TMPFS_MAGIC | libc::PROC_SUPER_MAGIC | libc::SYSFS_MAGIC)
+}
+
+/// Filesystems whose buffered writes honour RWF_NOWAIT (FOP_BUFFER_WASYNC).
+fn buffered_nowait_writes(fd: i32) -> bool {
+    const XFS: libc::c_long = 0x5846_5342;
+    const BTRFS: libc::c_long = 0x9123_683e;
+    let mut st: libc::statfs = unsafe_zeroed_statfs();
+    // SAFETY: `st` is a writable statfs.
+    if unsafe { libc::fstatfs(fd, &mut st) } != 0 {
+        return true;
+    }
+    matches!(st.f_type, XFS | BTRFS)
+}
+
+fn unsafe_zeroed_statfs() -> libc::statfs {
+    // SAFETY: statfs is plain integers, valid when zeroed.
+    unsafe { core::mem::zeroed() }
+}
+
+/// ioprio_check_cap for IOCB_FLAG_IOPRIO.
+fn check_ioprio(prio: i16) -> Result<()> {
+    let p = i32::from(prio);
+    let class = (p >> 13) & 0x7;
+    let level = p & 0x7;
+    match class {
+        1 => {
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } != 0 {
+                return Err(Errno(libc::EPERM));
+            }
+            Ok(())
+        }
+        2 | 3 => Ok(()),
+        0 if level == 0 => Ok(()),
+        _ => Err(Errno(libc::EINVAL)),
+    }
+}
+
+/// The kernel's access_ok: the range lies below the top of user space.
+fn access_ok(addr: u64, len: u64) -> bool {
+    addr.checked_add(len).is_some_and(|end| end <= 1 << 47)
+}
+
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
