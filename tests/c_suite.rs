@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 const CFLAGS: &[&str] =
     &["-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror", "-pthread", "-D_GNU_SOURCE"];
 const TIMEOUT: Duration = Duration::from_secs(30);
-const ENGINES: &[&str] = &["kernel", "uring"];
+const ENGINES: &[&str] = &["kernel", "uring", "auto"];
 
 struct Outcome {
     code: Option<i32>,
