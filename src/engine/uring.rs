@@ -316,8 +316,27 @@ pub struct UringEngine {
     /// Serialises draining the completion queue.
     reap_lock: Mutex<()>,
     slab: Mutex<Slab>,
-    /// Callers of io_destroy wait here for the last request.
+    /// Set by the first io_destroy; a second one gets -EINVAL.
     destroying: AtomicBool,
+    /// Threads inside io_getevents on this context: io_destroy returns only
+    /// after each has been woken and has left.
+    waiters: AtomicUsize,
+}
+
+/// Counts a thread inside io_getevents for as long as it lives.
+struct WaiterGuard<'a>(&'a AtomicUsize);
+
+impl<'a> WaiterGuard<'a> {
+    fn new(n: &'a AtomicUsize) -> WaiterGuard<'a> {
+        n.fetch_add(1, Ordering::AcqRel);
+        WaiterGuard(n)
+    }
+}
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl UringEngine {
@@ -349,6 +368,7 @@ impl UringEngine {
             reap_lock: Mutex::new(()),
             slab: Mutex::new(slab),
             destroying: AtomicBool::new(false),
+            waiters: AtomicUsize::new(0),
             handle,
         };
         if !abi::write_user::<usize>(ctxp as usize, engine.handle.addr) {
@@ -764,6 +784,7 @@ impl Engine for UringEngine {
 
     fn get_events(&self, w: &Wait) -> Result<usize> {
         let timeout = w.timeout.read_ns()?;
+        let _waiter = WaiterGuard::new(&self.waiters);
         self.usable()?;
         if w.min_nr < 0 || w.nr < 0 || w.min_nr > w.nr {
             return Err(Errno(libc::EINVAL));
@@ -845,7 +866,6 @@ impl Engine for UringEngine {
             return Err(Errno(libc::EINVAL));
         }
         self.dead.store(true, Ordering::Release);
-        self.wake_waiters();
         // Kernel AIO cancels its polls and waits for everything else; events
         // still pending are discarded. A poll may still sit in the submission
         // queue when the first cancel runs, so cancel on every round.
@@ -870,6 +890,13 @@ impl Engine for UringEngine {
             }
             let _ = self.drain(sink.out(), 0, sink.len());
             let _ = self.wait_kernel(Some(10_000_000), core::ptr::null());
+        }
+        // Wake every thread still waiting: nobody drains after `dead`, so a
+        // wake-up completion stays in the ring and also stops any thread
+        // that was just about to go to sleep.
+        while self.waiters.load(Ordering::Acquire) > 0 {
+            self.wake_waiters();
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
         Ok(())
     }
