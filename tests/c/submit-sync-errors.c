@@ -147,6 +147,16 @@ int main(void)
 	io.aio_rw_flags = 0x40000000;
 	try1("aio_rw_flags 0x40000000", &io);
 
+	/* The highest bit the running kernel knows (6.18: 0x100) and the first
+	 * one it does not: an up-front check must follow the kernel's set. */
+	prep_read(&io);
+	io.aio_rw_flags = 0x100;
+	try1("aio_rw_flags 0x100", &io);
+
+	prep_read(&io);
+	io.aio_rw_flags = 0x200;
+	try1("aio_rw_flags 0x200", &io);
+
 	printf("-- fsync / fdsync\n");
 	io_prep_fsync(&io, fd);
 	io.u.c.buf = buf;
