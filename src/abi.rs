@@ -281,6 +281,12 @@ pub fn is_user_range(addr: usize, len: usize) -> bool {
     addr >= 4096 && addr.checked_add(len).is_some_and(|end| end <= USER_TOP)
 }
 
+/// The kernel's access_ok for a buffer the kernel will use: the range ends
+/// at or below the top of user space (NULL with length 0 is fine).
+pub fn access_ok(addr: u64, len: u64) -> bool {
+    addr.checked_add(len).is_some_and(|end| end <= USER_TOP as u64)
+}
+
 /// Copies a `T` from an untrusted address without risking a fault: the
 /// kernel does the read (process_vm_readv on ourselves) and reports a bad
 /// address as an error. One syscall: for cold paths only.

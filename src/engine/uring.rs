@@ -19,7 +19,6 @@
 //! Each accepted iocb takes a slot that records the iocb's address and
 //! aio_data; the io_event is rebuilt from the slot, never from the iocb.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex as StdMutex, OnceLock};
 
@@ -422,7 +421,7 @@ impl UringEngine {
         p: IocbPtr,
         fds: &mut FdCache,
         slab: &mut Slab,
-        out: &mut Vec<squeue::Entry>,
+        out: &mut Entries,
     ) -> Result<()> {
         let cb: Iocb = p.read()?;
         if cb.aio_reserved2 != 0 || (cb.aio_nbytes as i64) < 0 {
@@ -461,11 +460,13 @@ impl UringEngine {
         s.resfd_dup = resfd_dup;
         let ud = UD_IO | u64::from(idx);
         if resfd_dup >= 0 {
-            out.push(entry.user_data(ud).flags(squeue::Flags::IO_HARDLINK));
             let w = opcode::Write::new(Fd(resfd_dup), (&raw const EVENTFD_ONE).cast(), 8).build();
-            out.push(w.user_data(UD_RESFD | u64::from(idx)));
+            *out = Entries::Linked([
+                entry.user_data(ud).flags(squeue::Flags::IO_HARDLINK),
+                w.user_data(UD_RESFD | u64::from(idx)),
+            ]);
         } else {
-            out.push(entry.user_data(ud));
+            *out = Entries::One([entry.user_data(ud)]);
         }
         Ok(())
     }
@@ -517,7 +518,7 @@ impl UringEngine {
                     abi::read_iovecs(cb.aio_buf, cb.aio_nbytes as usize, iov)?;
                     let mut total = 0u64;
                     for v in iov.iter_mut() {
-                        if !access_ok(v.iov_base as u64, v.iov_len as u64) {
+                        if !abi::access_ok(v.iov_base as u64, v.iov_len as u64) {
                             return Err(Errno::EFAULT);
                         }
                         let len = (v.iov_len as u64).min(MAX_RW_COUNT - total);
@@ -527,7 +528,7 @@ impl UringEngine {
                     total
                 } else {
                     let len = cb.aio_nbytes.min(MAX_RW_COUNT);
-                    if !access_ok(cb.aio_buf, len) {
+                    if !abi::access_ok(cb.aio_buf, len) {
                         return Err(Errno::EFAULT);
                     }
                     len
@@ -729,6 +730,24 @@ fn deliver_unmasked_signals(mask: *const libc::sigset_t) {
     }
 }
 
+/// The queue entries of one request: the I/O, or the I/O hard-linked to its
+/// eventfd write. Kept on the stack: io_submit allocates nothing.
+enum Entries {
+    None,
+    One([squeue::Entry; 1]),
+    Linked([squeue::Entry; 2]),
+}
+
+impl Entries {
+    fn as_slice(&self) -> &[squeue::Entry] {
+        match self {
+            Entries::None => &[],
+            Entries::One(e) => e,
+            Entries::Linked(e) => e,
+        }
+    }
+}
+
 /// io_uring_getevents_arg.
 #[repr(C)]
 struct GetEventsArg {
@@ -757,7 +776,7 @@ impl Engine for UringEngine {
         }
         let nr = (nr as usize).min(self.ring_nr);
         let mut fds = FdCache::default();
-        let mut entries = Vec::with_capacity(2);
+        let mut entries = Entries::None;
         let mut done = 0;
         let mut first_err = None;
         let _g = self.submit_lock.lock();
@@ -771,8 +790,7 @@ impl Engine for UringEngine {
                 break;
             }
             self.in_flight.fetch_add(1, Ordering::Relaxed);
-            self.push(&entries);
-            entries.clear();
+            self.push(entries.as_slice());
             done += 1;
         }
         if done > 0 {
@@ -933,15 +951,17 @@ impl FdInfo {
     }
 }
 
+/// The descriptors seen in one io_submit call (the last 8), on the stack.
 #[derive(Default)]
 struct FdCache {
-    seen: VecDeque<(i32, FdInfo)>,
+    seen: [(i32, Option<FdInfo>); 8],
+    next: usize,
 }
 
 impl FdCache {
     /// -EBADF as fget gives it: a closed descriptor, or an O_PATH one.
     fn get(&mut self, fd: i32) -> Result<FdInfo> {
-        if let Some(&(_, info)) = self.seen.iter().find(|(f, _)| *f == fd) {
+        if let Some(info) = self.seen.iter().find_map(|&(f, i)| i.filter(|_| f == fd)) {
             return Ok(info);
         }
         // SAFETY: F_GETFL only reads the descriptor's status flags.
@@ -956,10 +976,8 @@ impl FdCache {
             return Err(Errno(libc::EBADF));
         }
         let info = FdInfo { flags, mode: st.st_mode };
-        if self.seen.len() == 8 {
-            self.seen.pop_front();
-        }
-        self.seen.push_back((fd, info));
+        self.seen[self.next] = (fd, Some(info));
+        self.next = (self.next + 1) % self.seen.len();
         Ok(info)
     }
 }
@@ -992,31 +1010,24 @@ fn close_quiet(fd: i32) {
     }
 }
 
+/// The filesystem magic of `fd`'s file (None if fstatfs fails).
+fn fs_magic(fd: i32) -> Option<libc::c_long> {
+    // SAFETY: statfs is plain integers, valid when zeroed.
+    let mut st: libc::statfs = unsafe { core::mem::zeroed() };
+    // SAFETY: `st` is a writable statfs.
+    (unsafe { libc::fstatfs(fd, &mut st) } == 0).then_some(st.f_type)
+}
+
 /// Files without FMODE_NOWAIT (tmpfs, procfs, sysfs) refuse RWF_NOWAIT.
 fn supports_nowait(fd: i32) -> bool {
-    let mut st: libc::statfs = unsafe_zeroed_statfs();
-    // SAFETY: `st` is a writable statfs.
-    if unsafe { libc::fstatfs(fd, &mut st) } != 0 {
-        return true;
-    }
-    !matches!(st.f_type, libc::TMPFS_MAGIC | libc::PROC_SUPER_MAGIC | libc::SYSFS_MAGIC)
+    !matches!(fs_magic(fd), Some(libc::TMPFS_MAGIC | libc::PROC_SUPER_MAGIC | libc::SYSFS_MAGIC))
 }
 
 /// Filesystems whose buffered writes honour RWF_NOWAIT (FOP_BUFFER_WASYNC).
 fn buffered_nowait_writes(fd: i32) -> bool {
     const XFS: libc::c_long = 0x5846_5342;
     const BTRFS: libc::c_long = 0x9123_683e;
-    let mut st: libc::statfs = unsafe_zeroed_statfs();
-    // SAFETY: `st` is a writable statfs.
-    if unsafe { libc::fstatfs(fd, &mut st) } != 0 {
-        return true;
-    }
-    matches!(st.f_type, XFS | BTRFS)
-}
-
-fn unsafe_zeroed_statfs() -> libc::statfs {
-    // SAFETY: statfs is plain integers, valid when zeroed.
-    unsafe { core::mem::zeroed() }
+    matches!(fs_magic(fd), None | Some(XFS | BTRFS))
 }
 
 /// ioprio_check_cap for IOCB_FLAG_IOPRIO.
@@ -1036,11 +1047,6 @@ fn check_ioprio(prio: i16) -> Result<()> {
         0 if level == 0 => Ok(()),
         _ => Err(Errno(libc::EINVAL)),
     }
-}
-
-/// The kernel's access_ok: the range lies below the top of user space.
-fn access_ok(addr: u64, len: u64) -> bool {
-    addr.checked_add(len).is_some_and(|end| end <= 1 << 47)
 }
 
 fn now_ns() -> u64 {
