@@ -316,6 +316,10 @@ pub struct UringEngine {
     submit_lock: Mutex<()>,
     /// Serialises draining the completion queue.
     reap_lock: Mutex<()>,
+    /// The completion queue is too small for the worst case (every request
+    /// and every pending eventfd write completed and not reaped): only then
+    /// can completions overflow, and only then is the flag worth a look.
+    cq_may_overflow: bool,
     slab: Mutex<Slab>,
     /// Set by the first io_destroy; a second one gets -EINVAL.
     destroying: AtomicBool,
@@ -353,8 +357,9 @@ impl UringEngine {
         let sq = (2 * capacity).next_power_of_two().min(32768) as u32;
         let cq = (4 * capacity + 8).next_power_of_two().min(65536) as u32;
         let ring = build_ring(sq, cq)?;
-        let handle = HandleMem::new(ring_nr)?;
         let nslots = 2 * capacity;
+        let cq_may_overflow = capacity + nslots > ring.params().cq_entries() as usize;
+        let handle = HandleMem::new(ring_nr)?;
         let mut slots = Vec::new();
         slots.resize_with(nslots, Slot::default);
         let slab = Slab { slots, free: (0..nslots as u32).rev().collect() };
@@ -367,6 +372,7 @@ impl UringEngine {
             dead: AtomicBool::new(false),
             submit_lock: Mutex::new(()),
             reap_lock: Mutex::new(()),
+            cq_may_overflow,
             slab: Mutex::new(slab),
             destroying: AtomicBool::new(false),
             waiters: AtomicUsize::new(0),
@@ -609,14 +615,12 @@ impl UringEngine {
         let _reap = self.reap_lock.lock();
         // SAFETY: the completion queue is only read under reap_lock.
         let mut cq = unsafe { self.ring.completion_shared() };
-        if cq.is_empty() {
-            // SAFETY: reading the kernel-shared flags word.
-            if unsafe { self.ring.submission_shared() }.cq_overflow() {
-                drop(cq);
-                let _ = self.ring.submitter().submit_and_wait(0);
-                // SAFETY: as above.
-                cq = unsafe { self.ring.completion_shared() };
-            }
+        if cq.is_empty() && self.cq_may_overflow && self.cq_overflowed() {
+            drop(cq);
+            // An enter with GETEVENTS moves overflowed completions into the ring.
+            let _ = self.ring.submitter().submit_and_wait(0);
+            // SAFETY: as above.
+            cq = unsafe { self.ring.completion_shared() };
         }
         let mut slab = self.slab.lock();
         let start = got;
@@ -686,6 +690,16 @@ impl UringEngine {
                 other => Err(other),
             },
         }
+    }
+
+    /// The kernel's "completions overflowed" flag, read under submit_lock:
+    /// the io-uring crate's queue snapshots store their cached tail (head)
+    /// back when dropped, so a snapshot taken outside its lock can undo
+    /// another thread's push (pop). That once lost requests under load.
+    fn cq_overflowed(&self) -> bool {
+        let _g = self.submit_lock.lock();
+        // SAFETY: the submission queue is only touched under submit_lock.
+        unsafe { self.ring.submission_shared() }.cq_overflow()
     }
 
     /// Waits until the submission thread has taken every queued entry.
@@ -848,11 +862,10 @@ impl Engine for UringEngine {
         if self.epoch != fork::current() || self.dead.load(Ordering::Acquire) {
             return None;
         }
-        // SAFETY: a read-only look at the shared ring indices.
+        let _reap = self.reap_lock.lock();
+        // SAFETY: the completion queue is only touched under reap_lock.
         let empty = unsafe { self.ring.completion_shared() }.is_empty();
-        // SAFETY: as above.
-        let overflow = unsafe { self.ring.submission_shared() }.cq_overflow();
-        Some(empty && !overflow)
+        Some(empty && !(self.cq_may_overflow && self.cq_overflowed()))
     }
 
     fn cancel(&self, iocb: IocbPtr, _result: EventsOut) -> Result<()> {
