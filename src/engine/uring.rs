@@ -19,6 +19,7 @@
 //! Each accepted iocb takes a slot that records the iocb's address and
 //! aio_data; the io_event is rebuilt from the slot, never from the iocb.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex as StdMutex, OnceLock};
 
@@ -326,19 +327,30 @@ pub struct UringEngine {
     /// Threads inside io_getevents on this context: io_destroy returns only
     /// after each has been woken and has left.
     waiters: AtomicUsize,
+    /// Events of requests performed inline by io_submit (see `Inline`),
+    /// reaped before the completion queue. Never longer than `capacity`.
+    inline_done: Mutex<VecDeque<IoEvent>>,
+    inline_ready: AtomicUsize,
+    /// Threads asleep in io_uring_enter waiting for completions: an inline
+    /// completion must wake them with a completion of its own (a NOP).
+    sleepers: AtomicUsize,
+    /// Threads inside io_submit: io_destroy waits for them, as the kernel's
+    /// waits for requests still being submitted (an inline read may be
+    /// writing into a buffer right now).
+    submitting: AtomicUsize,
 }
 
-/// Counts a thread inside io_getevents for as long as it lives.
-struct WaiterGuard<'a>(&'a AtomicUsize);
+/// Counts a thread inside a call (io_getevents, io_submit) for as long as it lives.
+struct CountGuard<'a>(&'a AtomicUsize);
 
-impl<'a> WaiterGuard<'a> {
-    fn new(n: &'a AtomicUsize) -> WaiterGuard<'a> {
-        n.fetch_add(1, Ordering::AcqRel);
-        WaiterGuard(n)
+impl<'a> CountGuard<'a> {
+    fn new(n: &'a AtomicUsize) -> CountGuard<'a> {
+        n.fetch_add(1, Ordering::SeqCst);
+        CountGuard(n)
     }
 }
 
-impl Drop for WaiterGuard<'_> {
+impl Drop for CountGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
@@ -376,6 +388,10 @@ impl UringEngine {
             slab: Mutex::new(slab),
             destroying: AtomicBool::new(false),
             waiters: AtomicUsize::new(0),
+            inline_done: Mutex::new(VecDeque::with_capacity(capacity)),
+            inline_ready: AtomicUsize::new(0),
+            sleepers: AtomicUsize::new(0),
+            submitting: AtomicUsize::new(0),
             handle,
         };
         if !abi::write_user::<usize>(ctxp as usize, engine.handle.addr) {
@@ -385,7 +401,7 @@ impl UringEngine {
     }
 
     fn usable(&self) -> Result<()> {
-        if self.epoch != fork::current() || self.dead.load(Ordering::Acquire) {
+        if self.epoch != fork::current() || self.dead.load(Ordering::SeqCst) {
             return Err(Errno(libc::EINVAL));
         }
         Ok(())
@@ -428,14 +444,34 @@ impl UringEngine {
         fds: &mut FdCache,
         slab: &mut Slab,
         out: &mut Entries,
-    ) -> Result<()> {
+    ) -> Result<Route> {
         let cb: Iocb = p.read()?;
         if cb.aio_reserved2 != 0 || (cb.aio_nbytes as i64) < 0 {
             return Err(Errno(libc::EINVAL));
         }
-        if self.in_flight.load(Ordering::Relaxed) >= self.capacity {
+        // Reserve room for the event, as the kernel does before it looks at the fd.
+        if self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.capacity).then_some(n + 1))
+            .is_err()
+        {
             return Err(Errno::EAGAIN);
         }
+        let r = self.prepare_reserved(p, &cb, fds, slab, out);
+        if r.is_err() {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+        r
+    }
+
+    fn prepare_reserved(
+        &self,
+        p: IocbPtr,
+        cb: &Iocb,
+        fds: &mut FdCache,
+        slab: &mut Slab,
+        out: &mut Entries,
+    ) -> Result<Route> {
         let fd = cb.aio_fildes as i32;
         let info = fds.get(fd)?;
         let mut resfd_dup = -1;
@@ -444,7 +480,7 @@ impl UringEngine {
         }
         // The kernel writes aio_key before it looks at the opcode.
         p.clear_key();
-        let built = self.build_entry(&cb, fd, info, slab);
+        let built = self.build_entry(cb, fd, info, slab);
         let (entry, idx) = match built {
             Ok(x) => x,
             Err(e) => {
@@ -452,6 +488,22 @@ impl UringEngine {
                 return Err(e);
             }
         };
+        let write = matches!(cb.aio_lio_opcode, IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV);
+        let rw = write || matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PREADV);
+        if rw && info.is(libc::S_IFREG) && inline_route(fd, info, write) {
+            return Ok(Route::Inline(Inline {
+                idx,
+                opcode: cb.aio_lio_opcode,
+                fd,
+                buf: cb.aio_buf,
+                len: cb.aio_nbytes.min(MAX_RW_COUNT),
+                off: cb.aio_offset,
+                rw_flags: cb.aio_rw_flags as i32,
+                iocb: p.addr(),
+                data: cb.aio_data,
+                resfd_dup,
+            }));
+        }
         let s = &mut slab.slots[idx as usize];
         s.iocb = p.addr();
         s.data = cb.aio_data;
@@ -474,7 +526,54 @@ impl UringEngine {
         } else {
             *out = Entries::One([entry.user_data(ud)]);
         }
-        Ok(())
+        Ok(Route::Ring)
+    }
+
+    /// Performs an inline request with the synchronous syscall kernel AIO's
+    /// own path amounts to, and posts its event. Every check the kernel
+    /// makes at submit has been made, so whatever the syscall returns is
+    /// the request's result, as kernel AIO would put it in the event.
+    fn run_inline(&self, io: &Inline) {
+        let vectored = matches!(io.opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
+        let write = matches!(io.opcode, IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV);
+        let one = libc::iovec { iov_base: io.buf as *mut libc::c_void, iov_len: io.len as usize };
+        let slab = self.slab.lock();
+        let (iov, cnt) = if vectored {
+            let v = &slab.slots[io.idx as usize].iov;
+            (v.as_ptr(), v.len() as i32)
+        } else {
+            (&raw const one, 1)
+        };
+        drop(slab);
+        // The slot (and its iovec copy) stays ours until it is released
+        // below: no other thread touches a slot it did not take.
+        // SAFETY: `iov` names `cnt` iovecs that live until the call returns
+        // (the slot's copy or `one`); their buffers were checked with
+        // access_ok and belong to the caller by libaio's contract, and the
+        // kernel validates them again (a bad one is -EFAULT, as in AIO).
+        let r = unsafe {
+            if write {
+                libc::pwritev2(io.fd, iov, cnt, io.off, io.rw_flags)
+            } else {
+                libc::preadv2(io.fd, iov, cnt, io.off, io.rw_flags)
+            }
+        };
+        let res = if r < 0 { -i64::from(errno()) } else { r as i64 };
+        self.slab.lock().free.push(io.idx);
+        self.inline_done.lock().push_back(IoEvent { data: io.data, obj: io.iocb, res, res2: 0 });
+        self.inline_ready.fetch_add(1, Ordering::SeqCst);
+        if io.resfd_dup >= 0 {
+            // SAFETY: writing 8 bytes from a static to the private eventfd dup.
+            unsafe { libc::write(io.resfd_dup, (&raw const EVENTFD_ONE).cast(), 8) };
+            close_quiet(io.resfd_dup);
+        }
+    }
+
+    /// Wakes the threads asleep in io_uring_enter after inline completions.
+    fn wake_sleepers(&self) {
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            self.wake_waiters();
+        }
     }
 
     /// The opcode-specific checks and the io_uring entry; takes the slot.
@@ -622,14 +721,29 @@ impl UringEngine {
             // SAFETY: as above.
             cq = unsafe { self.ring.completion_shared() };
         }
-        let mut slab = self.slab.lock();
         let start = got;
+        if self.inline_ready.load(Ordering::Acquire) > 0 {
+            let mut done = self.inline_done.lock();
+            while got < nr {
+                if !events.can_write(got) {
+                    if got == start {
+                        return Err(Errno::EFAULT);
+                    }
+                    break;
+                }
+                let Some(ev) = done.pop_front() else { break };
+                events.write(got, ev);
+                got += 1;
+                self.inline_ready.fetch_sub(1, Ordering::AcqRel);
+                self.in_flight.fetch_sub(1, Ordering::Release);
+            }
+        }
+        let mut slab = self.slab.lock();
         // Internal completions do not count; a request's completion is
         // taken only while there is room for its event.
         while got < nr {
             if !events.can_write(got) {
                 if got == start {
-                    cq.sync();
                     return Err(Errno::EFAULT);
                 }
                 break;
@@ -783,6 +897,7 @@ impl Engine for UringEngine {
     }
 
     fn submit(&self, iocbs: IocbList) -> Result<usize> {
+        let _busy = CountGuard::new(&self.submitting);
         self.usable()?;
         let nr = iocbs.nr();
         if nr < 0 {
@@ -793,22 +908,38 @@ impl Engine for UringEngine {
         let mut entries = Entries::None;
         let mut done = 0;
         let mut first_err = None;
-        let _g = self.submit_lock.lock();
+        let (mut pushed, mut inlined) = (false, false);
+        // Taken for the first queued request and kept for the batch; inline
+        // requests run without it, so they never hold up other submitters.
+        let mut submit_guard = None;
         for i in 0..nr {
             let r = iocbs.get(i).and_then(|p| {
                 let mut slab = self.slab.lock();
                 self.prepare(p, &mut fds, &mut slab, &mut entries)
             });
-            if let Err(e) = r {
-                first_err = Some(e);
-                break;
+            match r {
+                Err(e) => {
+                    first_err = Some(e);
+                    break;
+                }
+                Ok(Route::Ring) => {
+                    submit_guard.get_or_insert_with(|| self.submit_lock.lock());
+                    self.push(entries.as_slice());
+                    pushed = true;
+                }
+                Ok(Route::Inline(io)) => {
+                    self.run_inline(&io);
+                    inlined = true;
+                }
             }
-            self.in_flight.fetch_add(1, Ordering::Relaxed);
-            self.push(entries.as_slice());
             done += 1;
         }
-        if done > 0 {
+        if pushed {
             self.kick();
+        }
+        drop(submit_guard);
+        if inlined {
+            self.wake_sleepers();
         }
         match (done, first_err) {
             (0, Some(e)) => Err(e),
@@ -818,7 +949,7 @@ impl Engine for UringEngine {
 
     fn get_events(&self, w: &Wait) -> Result<usize> {
         let timeout = w.timeout.read_ns()?;
-        let _waiter = WaiterGuard::new(&self.waiters);
+        let _waiter = CountGuard::new(&self.waiters);
         self.usable()?;
         if w.min_nr < 0 || w.nr < 0 || w.min_nr > w.nr {
             return Err(Errno(libc::EINVAL));
@@ -850,7 +981,16 @@ impl Engine for UringEngine {
                 }
             };
             waited = true;
-            match self.wait_kernel(remaining, sigmask) {
+            // An inline completion posted after the drain above must not be
+            // slept through: announce the sleep, then look once more.
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            if self.inline_ready.load(Ordering::SeqCst) > 0 {
+                self.sleepers.fetch_sub(1, Ordering::SeqCst);
+                continue;
+            }
+            let r = self.wait_kernel(remaining, sigmask);
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            match r {
                 Ok(()) => {}
                 Err(Errno(libc::EINTR)) if got > 0 => return Ok(got),
                 Err(e) => return Err(e),
@@ -861,6 +1001,9 @@ impl Engine for UringEngine {
     fn nothing_ready(&self) -> Option<bool> {
         if self.epoch != fork::current() || self.dead.load(Ordering::Acquire) {
             return None;
+        }
+        if self.inline_ready.load(Ordering::Acquire) > 0 {
+            return Some(false);
         }
         let _reap = self.reap_lock.lock();
         // SAFETY: the completion queue is only touched under reap_lock.
@@ -898,7 +1041,11 @@ impl Engine for UringEngine {
         if self.epoch != fork::current() || self.destroying.swap(true, Ordering::AcqRel) {
             return Err(Errno(libc::EINVAL));
         }
-        self.dead.store(true, Ordering::Release);
+        self.dead.store(true, Ordering::SeqCst);
+        // io_submit calls that got past their check finish first.
+        while self.submitting.load(Ordering::SeqCst) > 0 {
+            std::thread::yield_now();
+        }
         // Kernel AIO cancels its polls and waits for everything else; events
         // still pending are discarded. A poll may still sit in the submission
         // queue when the first cancel runs, so cancel on every round.
@@ -956,6 +1103,7 @@ impl Discard {
 struct FdInfo {
     flags: i32,
     mode: u32,
+    dev: u64,
 }
 
 impl FdInfo {
@@ -988,7 +1136,7 @@ impl FdCache {
         if unsafe { libc::fstat(fd, &mut st) } != 0 {
             return Err(Errno(libc::EBADF));
         }
-        let info = FdInfo { flags, mode: st.st_mode };
+        let info = FdInfo { flags, mode: st.st_mode, dev: st.st_dev };
         self.seen[self.next] = (fd, Some(info));
         self.next = (self.next + 1) % self.seen.len();
         Ok(info)
@@ -1067,4 +1215,75 @@ fn now_ns() -> u64 {
     // SAFETY: `ts` is a writable timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Where an accepted request goes.
+enum Route {
+    /// Queued to the ring (the entries are in `out`).
+    Ring,
+    /// Performed by io_submit itself.
+    Inline(Inline),
+}
+
+/// A read or write performed synchronously inside io_submit, as kernel AIO
+/// performs it, on files where io_uring would hand it to a worker thread
+/// (two cross-CPU wake-ups per request): files without FMODE_NOWAIT
+/// (tmpfs, procfs, sysfs) and buffered writes on filesystems whose buffered
+/// writes cannot be tried without blocking (ext4 and most others).
+struct Inline {
+    idx: u32,
+    opcode: u16,
+    fd: i32,
+    buf: u64,
+    len: u64,
+    off: i64,
+    rw_flags: i32,
+    iocb: u64,
+    data: u64,
+    resfd_dup: i32,
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// What a filesystem offers, learned once per device with one fstatfs.
+#[derive(Clone, Copy)]
+struct FsClass {
+    /// Its files have FMODE_NOWAIT: io_uring tries them inline.
+    nowait: bool,
+    /// Its buffered writes can be tried without blocking (FOP_BUFFER_WASYNC).
+    buffered_wasync: bool,
+}
+
+/// Devices seen so far (a handful per process), by st_dev. A descriptor
+/// number closed and reused for another file gets its own fstat, so the
+/// answer stays right; a device number reused by a later mount could only
+/// pick the slower route, never another result.
+static FS_CLASSES: Mutex<[(u64, Option<FsClass>); 16]> = Mutex::new([(0, None); 16]);
+
+fn fs_class(fd: i32, dev: u64) -> FsClass {
+    if let Some(c) = FS_CLASSES.lock().iter().find_map(|&(d, c)| c.filter(|_| d == dev)) {
+        return c;
+    }
+    const XFS: libc::c_long = 0x5846_5342;
+    const BTRFS: libc::c_long = 0x9123_683e;
+    let magic = fs_magic(fd);
+    let c = FsClass {
+        nowait: !matches!(magic, Some(libc::TMPFS_MAGIC | libc::PROC_SUPER_MAGIC | libc::SYSFS_MAGIC)),
+        buffered_wasync: matches!(magic, None | Some(XFS | BTRFS)),
+    };
+    if magic.is_some() {
+        let mut t = FS_CLASSES.lock();
+        if let Some(e) = t.iter_mut().find(|e| e.1.is_none()) {
+            *e = (dev, Some(c));
+        }
+    }
+    c
+}
+
+/// Whether a read or write of a regular file is faster done inline.
+fn inline_route(fd: i32, info: FdInfo, write: bool) -> bool {
+    let c = fs_class(fd, info.dev);
+    !c.nowait || (write && info.flags & libc::O_DIRECT == 0 && !c.buffered_wasync)
 }
