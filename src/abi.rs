@@ -149,9 +149,15 @@ impl IocbPtr {
 
     /// The kernel writes 0 (KIOCB_KEY) to aio_key at submit; so do we.
     pub fn clear_key(self) {
+        self.set_key(0);
+    }
+
+    /// Puts back the aio_key read before a submission that turned out to
+    /// be refused at a step where the kernel has not written it yet.
+    pub fn set_key(self, key: u32) {
         // SAFETY: the iocb was just read through this checked pointer; the
         // kernel writes the same field with put_user.
-        unsafe { core::ptr::addr_of_mut!((*self.0).aio_key).write_unaligned(0) };
+        unsafe { core::ptr::addr_of_mut!((*self.0).aio_key).write_unaligned(key) };
     }
 
     /// aio_key, for io_cancel's check (`None` where get_user would fault).
@@ -168,20 +174,26 @@ impl IocbPtr {
 /// submit too, so the caller may free it as soon as io_submit returns).
 pub fn read_iovecs(addr: u64, cnt: usize, out: &mut Vec<libc::iovec>) -> Result<()> {
     out.clear();
-    if cnt == 0 {
-        return Ok(());
+    out.resize(cnt, libc::iovec { iov_base: core::ptr::null_mut(), iov_len: 0 });
+    if copy_iovecs(addr, out) { Ok(()) } else { Err(Errno::EFAULT) }
+}
+
+/// Copies `out.len()` iovecs from `addr`; false if the array is not in the user range.
+pub fn copy_iovecs(addr: u64, out: &mut [libc::iovec]) -> bool {
+    let Some(bytes) = out.len().checked_mul(size_of::<libc::iovec>()) else { return false };
+    if out.is_empty() {
+        return true;
     }
-    let bytes = cnt.checked_mul(size_of::<libc::iovec>()).ok_or(Errno::EFAULT)?;
     if !is_user_range(addr as usize, bytes) {
-        return Err(Errno::EFAULT);
+        return false;
     }
     let src = addr as *const libc::iovec;
-    for i in 0..cnt {
-        // SAFETY: the caller passed `cnt` iovecs at `addr` (io_prep_preadv's
-        // contract); the whole array lies in the user range.
-        out.push(unsafe { core::ptr::read_unaligned(src.add(i)) });
+    for (i, v) in out.iter_mut().enumerate() {
+        // SAFETY: the caller passed that many iovecs at `addr`
+        // (io_prep_preadv's contract); the whole array lies in the user range.
+        *v = unsafe { core::ptr::read_unaligned(src.add(i)) };
     }
-    Ok(())
+    true
 }
 
 /// A `struct io_event *` the library or the kernel writes results into.

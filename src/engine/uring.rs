@@ -20,7 +20,7 @@
 //! aio_data; the io_event is rebuilt from the slot, never from the iocb.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Mutex as StdMutex, OnceLock};
 
 use io_uring::types::{CancelBuilder, Fd, FsyncFlags};
@@ -442,7 +442,6 @@ impl UringEngine {
         &self,
         p: IocbPtr,
         fds: &mut FdCache,
-        slab: &mut Slab,
         out: &mut Entries,
     ) -> Result<Route> {
         let cb: Iocb = p.read()?;
@@ -457,7 +456,10 @@ impl UringEngine {
         {
             return Err(Errno::EAGAIN);
         }
-        let r = self.prepare_reserved(p, &cb, fds, slab, out);
+        if self.fast_inline(p, &cb) {
+            return Ok(Route::Done);
+        }
+        let r = self.prepare_reserved(p, &cb, fds, &mut self.slab.lock(), out);
         if r.is_err() {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
         }
@@ -490,7 +492,9 @@ impl UringEngine {
         };
         let write = matches!(cb.aio_lio_opcode, IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV);
         let rw = write || matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PREADV);
-        if rw && info.is(libc::S_IFREG) && inline_route(fd, info, write) {
+        let route = if info.is(libc::S_IFREG) { fd_route(fd, info) } else { ROUTE_RING };
+        remember_route(fd, route);
+        if rw && (route == ROUTE_INLINE || (route == ROUTE_INLINE_WRITES && write)) {
             return Ok(Route::Inline(Inline {
                 idx,
                 opcode: cb.aio_lio_opcode,
@@ -529,6 +533,81 @@ impl UringEngine {
         Ok(Route::Ring)
     }
 
+    /// The inline route without a syscall of its own, for a descriptor the
+    /// slow path recently found to be an inline file (`FD_ROUTES`): its
+    /// descriptor checks are left to the read or write itself. If that
+    /// reports the descriptor bad (-EBADF: closed, O_PATH, wrong access
+    /// mode), not seekable (-ESPIPE) or a directory (-EISDIR), nothing has
+    /// been transferred: the key is put back and the slow path redoes the
+    /// iocb with the kernel's checks in the kernel's order. Anything unusual
+    /// (RESFD, IOCB_FLAG_IOPRIO, RWF_NOWAIT/ATOMIC, more than 8 iovecs, a
+    /// field the checks would refuse) goes to the slow path before any
+    /// effect. Returns whether the request was performed and its event posted.
+    fn fast_inline(&self, p: IocbPtr, cb: &Iocb) -> bool {
+        let fd = cb.aio_fildes as i32;
+        let write = match cb.aio_lio_opcode {
+            IOCB_CMD_PREAD | IOCB_CMD_PREADV => false,
+            IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV => true,
+            _ => return false,
+        };
+        match cached_route(fd) {
+            ROUTE_INLINE => {}
+            ROUTE_INLINE_WRITES if write => {}
+            _ => return false,
+        }
+        if cb.aio_flags != 0 || cb.aio_rw_flags & !RWF_FAST != 0 || cb.aio_offset < 0 {
+            return false;
+        }
+        let vectored = matches!(cb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
+        let mut iov = [libc::iovec { iov_base: core::ptr::null_mut(), iov_len: 0 }; FAST_IOVECS];
+        let (cnt, total) = if vectored {
+            let n = cb.aio_nbytes as usize;
+            if n == 0 || n > FAST_IOVECS || !abi::copy_iovecs(cb.aio_buf, &mut iov[..n]) {
+                return false;
+            }
+            let mut total = 0u64;
+            for v in &iov[..n] {
+                total += v.iov_len as u64;
+                if !abi::access_ok(v.iov_base as u64, v.iov_len as u64) || total > MAX_RW_COUNT {
+                    return false;
+                }
+            }
+            (n, total)
+        } else {
+            if cb.aio_nbytes > MAX_RW_COUNT || !abi::access_ok(cb.aio_buf, cb.aio_nbytes) {
+                return false;
+            }
+            iov[0] = libc::iovec { iov_base: cb.aio_buf as *mut libc::c_void, iov_len: cb.aio_nbytes as usize };
+            (1, cb.aio_nbytes)
+        };
+        if cb.aio_offset.checked_add(total as i64).is_none() {
+            return false;
+        }
+        p.clear_key();
+        // SAFETY: `iov` holds `cnt` iovecs on this stack frame; their buffers
+        // passed access_ok and belong to the caller by libaio's contract.
+        let r = unsafe {
+            if write {
+                libc::pwritev2(fd, iov.as_ptr(), cnt as i32, cb.aio_offset, cb.aio_rw_flags as i32)
+            } else {
+                libc::preadv2(fd, iov.as_ptr(), cnt as i32, cb.aio_offset, cb.aio_rw_flags as i32)
+            }
+        };
+        let res = if r < 0 { -i64::from(errno()) } else { r as i64 };
+        if matches!(-res as i32, libc::EBADF | libc::ESPIPE | libc::EISDIR) {
+            forget_route(fd);
+            p.set_key(cb.aio_key);
+            return false;
+        }
+        self.post_inline(IoEvent { data: cb.aio_data, obj: p.addr(), res, res2: 0 });
+        true
+    }
+
+    fn post_inline(&self, ev: IoEvent) {
+        self.inline_done.lock().push_back(ev);
+        self.inline_ready.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// Performs an inline request with the synchronous syscall kernel AIO's
     /// own path amounts to, and posts its event. Every check the kernel
     /// makes at submit has been made, so whatever the syscall returns is
@@ -560,8 +639,7 @@ impl UringEngine {
         };
         let res = if r < 0 { -i64::from(errno()) } else { r as i64 };
         self.slab.lock().free.push(io.idx);
-        self.inline_done.lock().push_back(IoEvent { data: io.data, obj: io.iocb, res, res2: 0 });
-        self.inline_ready.fetch_add(1, Ordering::SeqCst);
+        self.post_inline(IoEvent { data: io.data, obj: io.iocb, res, res2: 0 });
         if io.resfd_dup >= 0 {
             // SAFETY: writing 8 bytes from a static to the private eventfd dup.
             unsafe { libc::write(io.resfd_dup, (&raw const EVENTFD_ONE).cast(), 8) };
@@ -913,10 +991,7 @@ impl Engine for UringEngine {
         // requests run without it, so they never hold up other submitters.
         let mut submit_guard = None;
         for i in 0..nr {
-            let r = iocbs.get(i).and_then(|p| {
-                let mut slab = self.slab.lock();
-                self.prepare(p, &mut fds, &mut slab, &mut entries)
-            });
+            let r = iocbs.get(i).and_then(|p| self.prepare(p, &mut fds, &mut entries));
             match r {
                 Err(e) => {
                     first_err = Some(e);
@@ -931,6 +1006,7 @@ impl Engine for UringEngine {
                     self.run_inline(&io);
                     inlined = true;
                 }
+                Ok(Route::Done) => inlined = true,
             }
             done += 1;
         }
@@ -1221,8 +1297,10 @@ fn now_ns() -> u64 {
 enum Route {
     /// Queued to the ring (the entries are in `out`).
     Ring,
-    /// Performed by io_submit itself.
+    /// To be performed by io_submit itself.
     Inline(Inline),
+    /// Performed by io_submit itself already (`fast_inline`).
+    Done,
 }
 
 /// A read or write performed synchronously inside io_submit, as kernel AIO
@@ -1282,8 +1360,58 @@ fn fs_class(fd: i32, dev: u64) -> FsClass {
     c
 }
 
-/// Whether a read or write of a regular file is faster done inline.
-fn inline_route(fd: i32, info: FdInfo, write: bool) -> bool {
+const ROUTE_RING: u8 = 0;
+/// Reads and writes are done inline (a file without FMODE_NOWAIT).
+const ROUTE_INLINE: u8 = 1;
+/// Writes are done inline (buffered, no FOP_BUFFER_WASYNC); reads go to the ring.
+const ROUTE_INLINE_WRITES: u8 = 2;
+
+/// RWF flags the fast path passes straight to preadv2/pwritev2: HIPRI,
+/// DSYNC, SYNC, APPEND, NOAPPEND, DONTCACHE (not NOWAIT or ATOMIC, whose
+/// refusals depend on the file).
+const RWF_FAST: u32 = 0x01 | 0x02 | 0x04 | 0x10 | 0x20 | 0x80;
+const FAST_IOVECS: usize = 8;
+
+/// The route of a regular file.
+fn fd_route(fd: i32, info: FdInfo) -> u8 {
     let c = fs_class(fd, info.dev);
-    !c.nowait || (write && info.flags & libc::O_DIRECT == 0 && !c.buffered_wasync)
+    if !c.nowait {
+        ROUTE_INLINE
+    } else if info.flags & libc::O_DIRECT == 0 && !c.buffered_wasync {
+        ROUTE_INLINE_WRITES
+    } else {
+        ROUTE_RING
+    }
+}
+
+/// The route last found for each small descriptor number, with a use
+/// count: every FD_RECHECK-th submission on a descriptor goes through the
+/// slow path's fstat again. A number closed and reused for another file
+/// can therefore only be sent the wrong way for a few submissions, and the
+/// wrong way still gives the right result: a regular file read inline is
+/// merely synchronous, and anything else is caught by the read or write
+/// itself (see `fast_inline`).
+static FD_ROUTES: [AtomicU16; FD_ROUTES_LEN] = [const { AtomicU16::new(0) }; FD_ROUTES_LEN];
+const FD_ROUTES_LEN: usize = 4096;
+const FD_RECHECK: u16 = 64;
+
+fn cached_route(fd: i32) -> u8 {
+    let Some(e) = FD_ROUTES.get(fd as u32 as usize) else { return ROUTE_RING };
+    let v = e.load(Ordering::Relaxed);
+    let (route, uses) = ((v & 0xff) as u8, v >> 8);
+    if route == ROUTE_RING || uses >= FD_RECHECK {
+        return ROUTE_RING;
+    }
+    e.store(v + 0x100, Ordering::Relaxed);
+    route
+}
+
+fn remember_route(fd: i32, route: u8) {
+    if let Some(e) = FD_ROUTES.get(fd as u32 as usize) {
+        e.store(u16::from(route), Ordering::Relaxed);
+    }
+}
+
+fn forget_route(fd: i32) {
+    remember_route(fd, ROUTE_RING);
 }
