@@ -1,0 +1,122 @@
+/* Description: a descriptor number closed and reused for another kind of file.
+ *
+ * Before each step a tmpfs file is read through the number a few times (an
+ * engine may remember what that number was); then the number is given, with
+ * dup2, to something else: a pipe holding data (read, not -ESPIPE), a
+ * directory (-EINVAL from io_submit), a tmpfs file opened read-only (a write
+ * gets -EBADF from io_submit), an ext4 file (reads its own bytes), a closed
+ * number (-EBADF), another tmpfs file.
+ * Each step prints io_submit's result and the events.
+ */
+#include "t_util.h"
+
+#define FD 77
+#define BS 4096
+
+static io_context_t ctx;
+static char buf[BS] __attribute__((aligned(4096)));
+
+static void read_once(const char *label, int expect_events)
+{
+	struct iocb cb, *list[1] = { &cb };
+	struct io_event ev;
+
+	memset(buf, 0, sizeof(buf));
+	io_prep_pread(&cb, FD, buf, 512, 0);
+	cb.data = (void *)0x1234;
+	int r = T_CALL(io_submit(ctx, 1, list));
+	printf("%s: io_submit %s", label, t_err(r));
+	if (r == 1 && expect_events) {
+		t_wait_events(ctx, 1, &ev);
+		printf(", res %s, obj %s, first byte %d", t_err((long)ev.res), t_ok(ev.obj == &cb),
+		       buf[0]);
+	}
+	printf("\n");
+}
+
+static void own(int fd)
+{
+	T_ASSERT(dup2(fd, FD) == FD);
+	T_ASSERT(close(fd) == 0);
+}
+
+/* Puts a tmpfs file at FD and reads it a few times. */
+static void prime(void)
+{
+	int shm = t_tmpfile_in("/dev/shm", "reuse", O_RDWR);
+	T_ASSERTF(shm >= 0, "tmpfs: %s", t_err(shm));
+	t_write_pattern(shm, 8192, 5);
+	own(shm);
+	for (int i = 0; i < 3; i++) {
+		struct iocb cb, *list[1] = { &cb };
+		struct io_event ev;
+		io_prep_pread(&cb, FD, buf, BS, (i % 2) * BS);
+		T_ASSERT(T_CALL(io_submit(ctx, 1, list)) == 1);
+		t_wait_events(ctx, 1, &ev);
+		T_ASSERT(ev.res == BS);
+	}
+}
+
+int main(void)
+{
+	ctx = t_setup(8);
+
+	prime();
+	read_once("tmpfs", 1);
+	int ro = t_reopen(FD, O_RDONLY);
+
+	/* A pipe holding data: read it, not -ESPIPE. (An empty pipe would block
+	 * kernel AIO inside io_submit, so the data is there first.) */
+	prime();
+	int p[2];
+	T_ASSERT(pipe(p) == 0);
+	T_ASSERT(write(p[1], "hello", 5) == 5);
+	own(p[0]);
+	{
+		struct iocb cb, *list[1] = { &cb };
+		struct io_event ev;
+		io_prep_pread(&cb, FD, buf, 512, 0);
+		int r = T_CALL(io_submit(ctx, 1, list));
+		printf("pipe: io_submit %s\n", t_err(r));
+		if (r == 1) {
+			t_wait_events(ctx, 1, &ev);
+			printf("pipe: res %s, data %.5s\n", t_err((long)ev.res), buf);
+		}
+		close(p[1]);
+	}
+
+	prime();
+	int dir = open(t_dir(), O_RDONLY);
+	T_ASSERT(dir >= 0);
+	own(dir);
+	read_once("directory", 1);
+
+	prime();
+	own(ro);
+	{
+		struct iocb cb, *list[1] = { &cb };
+		io_prep_pwrite(&cb, FD, buf, 512, 0);
+		printf("read-only tmpfs, write: io_submit %s\n", t_err(T_CALL(io_submit(ctx, 1, list))));
+	}
+	read_once("read-only tmpfs", 1);
+
+	prime();
+	int ext = t_tmpfile("reuse");
+	t_write_pattern(ext, 8192, 9);
+	own(ext);
+	read_once("ext4", 1);
+
+	prime();
+	T_ASSERT(close(FD) == 0);
+	read_once("closed", 1);
+
+	prime();
+	int shm = t_tmpfile_in("/dev/shm", "reuse2", O_RDWR);
+	T_ASSERT(shm >= 0);
+	t_write_pattern(shm, 8192, 13);
+	own(shm);
+	read_once("another tmpfs file", 1);
+
+	t_destroy(ctx);
+	return 0;
+}
