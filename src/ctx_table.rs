@@ -6,10 +6,18 @@
 //! reader-writer lock just long enough to clone an `Arc` — never across a
 //! syscall — so a racing `io_destroy` cannot free an engine another thread is
 //! using, and a lookup never allocates.
+//!
+//! Each thread also remembers the last context it used, by a weak reference:
+//! a repeated lookup then costs one compare and one reference-count upgrade
+//! instead of the lock and the hash probe. A destroyed engine that is still
+//! alive (another thread is inside a call on it) answers -EINVAL itself, as
+//! the kernel does for the stale handle; once it is freed, the weak
+//! reference no longer upgrades and the table decides.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Weak};
 
 use parking_lot::RwLock;
 
@@ -19,9 +27,27 @@ type Table = HashMap<usize, Arc<dyn Engine>, BuildHasherDefault<HandleHasher>>;
 
 static TABLE: LazyLock<RwLock<Table>> = LazyLock::new(|| RwLock::new(Table::default()));
 
+thread_local! {
+    static LAST: RefCell<Option<(usize, Weak<dyn Engine>)>> = const { RefCell::new(None) };
+}
+
 /// Finds the engine behind `handle`, if the library made it.
 pub fn lookup(handle: usize) -> Option<Arc<dyn Engine>> {
-    TABLE.read().get(&handle).cloned()
+    let hit = LAST.try_with(|last| {
+        let last = last.try_borrow().ok()?;
+        let (h, weak) = last.as_ref()?;
+        if *h == handle { weak.upgrade() } else { None }
+    });
+    if let Ok(Some(engine)) = hit {
+        return Some(engine);
+    }
+    let engine = TABLE.read().get(&handle).cloned()?;
+    let _ = LAST.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            *last = Some((handle, Arc::downgrade(&engine)));
+        }
+    });
+    Some(engine)
 }
 
 /// Registers a new context under its handle.

@@ -441,7 +441,7 @@ impl UringEngine {
     fn prepare(
         &self,
         p: IocbPtr,
-        fds: &mut FdCache,
+        fds: &mut Option<FdCache>,
         out: &mut Entries,
     ) -> Result<Route> {
         let cb: Iocb = p.read()?;
@@ -459,6 +459,7 @@ impl UringEngine {
         if self.fast_inline(p, &cb) {
             return Ok(Route::Done);
         }
+        let fds = fds.get_or_insert_with(FdCache::default);
         let r = self.prepare_reserved(p, &cb, fds, &mut self.slab.lock(), out);
         if r.is_err() {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -982,7 +983,8 @@ impl Engine for UringEngine {
             return Err(Errno(libc::EINVAL));
         }
         let nr = (nr as usize).min(self.ring_nr);
-        let mut fds = FdCache::default();
+        // Filled only by the slow path: the fast one looks at no descriptor.
+        let mut fds: Option<FdCache> = None;
         let mut entries = Entries::None;
         let mut done = 0;
         let mut first_err = None;
