@@ -6,6 +6,7 @@
 //! arguments: the kernel engine by making those syscalls, the io_uring engine
 //! by reproducing them.
 
+pub mod aio_route;
 pub mod kernel;
 pub mod uring;
 

@@ -28,6 +28,7 @@ use io_uring::{EnterFlags, IoUring, Probe, opcode, squeue};
 use parking_lot::Mutex;
 
 use crate::abi::{self, EventsOut, IoEvent, Iocb, IocbList, IocbPtr};
+use crate::engine::aio_route::AioRoute;
 use crate::engine::kernel::AioRingHeader;
 use crate::engine::{Engine, Wait};
 use crate::errno::{Errno, Result};
@@ -91,7 +92,33 @@ fn io_err(e: std::io::Error) -> Errno {
 
 /// Checks once that io_uring offers what the engine needs.
 pub fn probe() -> core::result::Result<(), (Errno, String)> {
-    PROBE.get_or_init(probe_once).clone()
+    PROBE
+        .get_or_init(|| {
+            on_own_thread(probe_once)
+                .unwrap_or_else(|| Err((Errno::EAGAIN, "no thread to set io_uring up on".to_string())))
+        })
+        .clone()
+}
+
+/// Runs `f` on a short-lived thread of its own and returns its result
+/// (None if no thread could be made).
+///
+/// Every ring is created this way: io_uring links the thread that creates a
+/// ring to it, and when the ring is torn down the kernel queues work on each
+/// linked thread with TWA_SIGNAL, which makes that thread's next
+/// interruptible wait (epoll_wait, kernel io_getevents, ...) fail with EINTR.
+/// A creator that has exited has no link left, so io_destroy never
+/// interrupts an application thread.
+fn on_own_thread<T: Send>(f: impl FnOnce() -> T + Send) -> Option<T> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("libaio_rs-setup".to_string())
+            .stack_size(64 * 1024)
+            .spawn_scoped(s, f)
+            .ok()?
+            .join()
+            .ok()
+    })
 }
 
 fn probe_once() -> core::result::Result<(), (Errno, String)> {
@@ -316,7 +343,9 @@ pub struct UringEngine {
     /// Serialises pushes to the submission queue.
     submit_lock: Mutex<()>,
     /// Serialises draining the completion queue.
-    reap_lock: Mutex<()>,
+    /// Holds at most one request completion taken off the queue by
+    /// `nothing_ready` (which has nowhere to put it); drain delivers it first.
+    reap_lock: Mutex<Option<io_uring::cqueue::Entry>>,
     /// The completion queue is too small for the worst case (every request
     /// and every pending eventfd write completed and not reaped): only then
     /// can completions overflow, and only then is the flag worth a look.
@@ -338,6 +367,13 @@ pub struct UringEngine {
     /// waits for requests still being submitted (an inline read may be
     /// writing into a buffer right now).
     submitting: AtomicUsize,
+    /// Requests queued to the ring and not yet drained.
+    ring_pending: AtomicUsize,
+    /// The kernel-AIO route (see aio_route.rs), made at the first request
+    /// that takes it; None if kernel AIO refused (fs.aio-max-nr used up).
+    aio: OnceLock<Option<AioRoute>>,
+    route_made: AtomicBool,
+    nr_events: u32,
 }
 
 /// Counts a thread inside a call (io_getevents, io_submit) for as long as it lives.
@@ -368,7 +404,7 @@ impl UringEngine {
         // Each request may use two queue entries (RESFD) and two completions.
         let sq = (2 * capacity).next_power_of_two().min(32768) as u32;
         let cq = (4 * capacity + 8).next_power_of_two().min(65536) as u32;
-        let ring = build_ring(sq, cq)?;
+        let ring = on_own_thread(|| build_ring(sq, cq)).unwrap_or(Err(Errno::EAGAIN))?;
         let nslots = 2 * capacity;
         let cq_may_overflow = capacity + nslots > ring.params().cq_entries() as usize;
         let handle = HandleMem::new(ring_nr)?;
@@ -383,7 +419,7 @@ impl UringEngine {
             in_flight: AtomicUsize::new(0),
             dead: AtomicBool::new(false),
             submit_lock: Mutex::new(()),
-            reap_lock: Mutex::new(()),
+            reap_lock: Mutex::new(None),
             cq_may_overflow,
             slab: Mutex::new(slab),
             destroying: AtomicBool::new(false),
@@ -392,6 +428,10 @@ impl UringEngine {
             inline_ready: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
             submitting: AtomicUsize::new(0),
+            ring_pending: AtomicUsize::new(0),
+            aio: OnceLock::new(),
+            route_made: AtomicBool::new(false),
+            nr_events: nr_events as u32,
             handle,
         };
         if !abi::write_user::<usize>(ctxp as usize, engine.handle.addr) {
@@ -449,11 +489,7 @@ impl UringEngine {
             return Err(Errno(libc::EINVAL));
         }
         // Reserve room for the event, as the kernel does before it looks at the fd.
-        if self
-            .in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.capacity).then_some(n + 1))
-            .is_err()
-        {
+        if !self.reserve() {
             return Err(Errno::EAGAIN);
         }
         if self.fast_inline(p, &cb) {
@@ -493,7 +529,7 @@ impl UringEngine {
         };
         let write = matches!(cb.aio_lio_opcode, IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV);
         let rw = write || matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PREADV);
-        let route = if info.is(libc::S_IFREG) { fd_route(fd, info) } else { ROUTE_RING };
+        let route = fd_route(fd, info);
         remember_route(fd, route);
         if rw && (route == ROUTE_INLINE || (route == ROUTE_INLINE_WRITES && write)) {
             return Ok(Route::Inline(Inline {
@@ -532,6 +568,72 @@ impl UringEngine {
             *out = Entries::One([entry.user_data(ud)]);
         }
         Ok(Route::Ring)
+    }
+
+    /// Takes room for one more request, or says there is none (-EAGAIN).
+    fn reserve(&self) -> bool {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.capacity).then_some(n + 1))
+            .is_ok()
+    }
+
+    /// Whether this iocb goes to the kernel-AIO route: a read, write or sync
+    /// of a descriptor whose route is ROUTE_KERNEL (O_DIRECT on a file that
+    /// does real asynchronous direct I/O). Looks, has no effect.
+    fn kernel_routed(&self, p: IocbPtr, fds: &mut Option<FdCache>) -> bool {
+        let Ok(cb) = p.read() else { return false };
+        if !matches!(
+            cb.aio_lio_opcode,
+            IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV | IOCB_CMD_FSYNC | IOCB_CMD_FDSYNC
+        ) {
+            return false;
+        }
+        let fd = cb.aio_fildes as i32;
+        let route = match cached_route(fd) {
+            ROUTE_RING => match fds.get_or_insert_with(FdCache::default).get(fd) {
+                Ok(info) => {
+                    let r = fd_route(fd, info);
+                    remember_route(fd, r);
+                    r
+                }
+                Err(_) => return false,
+            },
+            r => r,
+        };
+        route == ROUTE_KERNEL && self.aio_route().is_some()
+    }
+
+    /// The kernel-AIO route, made on first use.
+    fn aio_route(&self) -> Option<&AioRoute> {
+        self.aio
+            .get_or_init(|| {
+                use std::os::fd::AsRawFd;
+                let made = AioRoute::new(self.nr_events, self.ring.as_raw_fd());
+                if crate::config::get().log {
+                    crate::config::log_line(&match &made {
+                        Ok(_) => "io_uring context: O_DIRECT requests go to a kernel-AIO context".to_string(),
+                        Err(e) => format!("io_uring context: no kernel-AIO context (errno {}); O_DIRECT stays on io_uring", e.0),
+                    });
+                }
+                // Threads asleep on the ring now have to move to the route's
+                // wait: io_submit wakes them once it holds no lock.
+                self.route_made.store(true, Ordering::SeqCst);
+                made.ok()
+            })
+            .as_ref()
+    }
+
+    /// Passes iocbs [start, end) to the kernel-AIO route; returns how many
+    /// the kernel took and, if it took none of the rest, its error.
+    fn flush_run(&self, iocbs: IocbList, start: usize, end: usize) -> (usize, Option<Errno>) {
+        let n = end - start;
+        let Some(aio) = self.aio_route() else { return (0, Some(Errno::EAGAIN)) };
+        let r = aio.submit(iocbs.raw().wrapping_add(start), n);
+        let took = r.max(0) as usize;
+        if took < n {
+            self.in_flight.fetch_sub(n - took, Ordering::AcqRel);
+        }
+        (took, (r < 0).then(|| Errno(-r as i32)))
     }
 
     /// The inline route without a syscall of its own, for a descriptor the
@@ -651,8 +753,48 @@ impl UringEngine {
     /// Wakes the threads asleep in io_uring_enter after inline completions.
     fn wake_sleepers(&self) {
         if self.sleepers.load(Ordering::SeqCst) > 0 {
-            self.wake_waiters();
+            match self.aio.get() {
+                Some(Some(aio)) => aio.wake(),
+                _ => self.wake_waiters(),
+            }
         }
+    }
+
+    /// Reaps events of the kernel-AIO route into `events[got..nr]`, waiting
+    /// (for any event, the route's own wake-ups included) if `wait` is given.
+    fn reap_aio(
+        &self,
+        aio: &AioRoute,
+        events: EventsOut,
+        got: usize,
+        nr: usize,
+        wait: Option<(Option<u64>, Option<*const libc::sigset_t>)>,
+    ) -> Result<usize> {
+        let mut buf = [IoEvent::default(); 64];
+        let room = (nr - got).min(buf.len());
+        let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let (min, ts, mask, tspec);
+        match wait {
+            None => (min, ts, mask) = (0, &raw const zero, None),
+            Some((timeout, sigmask)) => {
+                tspec = timeout.map(|ns| libc::timespec {
+                    tv_sec: (ns / 1_000_000_000) as libc::time_t,
+                    tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+                });
+                let t = tspec.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
+                (min, ts, mask) = (1, t, sigmask);
+            }
+        }
+        let k = aio.reap(min, &mut buf[..room], ts, mask)?;
+        for (j, ev) in buf[..k].iter().enumerate() {
+            if !events.write(got + j, *ev) {
+                // Never reached for events the caller can hold: can_write was
+                // checked for this range before (see get_events).
+                return Err(Errno::EFAULT);
+            }
+        }
+        self.in_flight.fetch_sub(k, Ordering::AcqRel);
+        Ok(got + k)
     }
 
     /// The opcode-specific checks and the io_uring entry; takes the slot.
@@ -700,6 +842,11 @@ impl UringEngine {
                     }
                     let iov = &mut slab.slots[idx as usize].iov;
                     abi::read_iovecs(cb.aio_buf, cb.aio_nbytes as usize, iov)?;
+                    // The copy refuses a negative length in any segment
+                    // before a buffer is looked at.
+                    if iov.iter().any(|v| (v.iov_len as isize) < 0) {
+                        return Err(einval);
+                    }
                     let mut total = 0u64;
                     for v in iov.iter_mut() {
                         if !abi::access_ok(v.iov_base as u64, v.iov_len as u64) {
@@ -790,7 +937,7 @@ impl UringEngine {
     /// Moves completions from the ring to `events[got..nr]`; returns the new
     /// count. A request's CQE is consumed only when its event can be written.
     fn drain(&self, events: EventsOut, mut got: usize, nr: usize) -> Result<usize> {
-        let _reap = self.reap_lock.lock();
+        let mut stash = self.reap_lock.lock();
         // SAFETY: the completion queue is only read under reap_lock.
         let mut cq = unsafe { self.ring.completion_shared() };
         if cq.is_empty() && self.cq_may_overflow && self.cq_overflowed() {
@@ -827,7 +974,7 @@ impl UringEngine {
                 }
                 break;
             }
-            let Some(cqe) = cq.next() else { break };
+            let Some(cqe) = stash.take().or_else(|| cq.next()) else { break };
             let ud = cqe.user_data();
             let idx = (ud & 0xffff_ffff) as u32;
             match ud & UD_TAG {
@@ -845,15 +992,9 @@ impl UringEngine {
                     slab.slots[idx as usize].io_pending = false;
                     slab.release_if_done(idx);
                     self.in_flight.fetch_sub(1, Ordering::Release);
+                    self.ring_pending.fetch_sub(1, Ordering::AcqRel);
                 }
-                UD_RESFD => {
-                    let s = &mut slab.slots[idx as usize];
-                    close_quiet(s.resfd_dup);
-                    s.resfd_dup = -1;
-                    s.resfd_pending = false;
-                    slab.release_if_done(idx);
-                }
-                _ => {} // UD_WAKE
+                _ => internal_completion(&mut slab, ud),
             }
         }
         cq.sync();
@@ -992,7 +1133,29 @@ impl Engine for UringEngine {
         // Taken for the first queued request and kept for the batch; inline
         // requests run without it, so they never hold up other submitters.
         let mut submit_guard = None;
-        for i in 0..nr {
+        // A run of consecutive iocbs for the kernel-AIO route, passed on in
+        // one io_submit when the run ends; their room is already reserved.
+        let mut run: Option<usize> = None;
+        let mut i = 0;
+        while i < nr {
+            let kernel = iocbs.get(i).is_ok_and(|p| self.kernel_routed(p, &mut fds));
+            if kernel && self.reserve() {
+                run.get_or_insert(i);
+                i += 1;
+                continue;
+            }
+            if let Some(start) = run.take() {
+                let (n, err) = self.flush_run(iocbs, start, i);
+                done += n;
+                if n < i - start {
+                    first_err = err;
+                    break;
+                }
+            }
+            if kernel {
+                first_err = Some(Errno::EAGAIN); // no room left
+                break;
+            }
             let r = iocbs.get(i).and_then(|p| self.prepare(p, &mut fds, &mut entries));
             match r {
                 Err(e) => {
@@ -1001,6 +1164,7 @@ impl Engine for UringEngine {
                 }
                 Ok(Route::Ring) => {
                     submit_guard.get_or_insert_with(|| self.submit_lock.lock());
+                    self.ring_pending.fetch_add(1, Ordering::AcqRel);
                     self.push(entries.as_slice());
                     pushed = true;
                 }
@@ -1011,13 +1175,30 @@ impl Engine for UringEngine {
                 Ok(Route::Done) => inlined = true,
             }
             done += 1;
+            i += 1;
+        }
+        if let Some(start) = run.take() {
+            let (n, err) = self.flush_run(iocbs, start, i);
+            done += n;
+            if n < i - start {
+                first_err = err;
+            }
         }
         if pushed {
             self.kick();
         }
         drop(submit_guard);
+        if self.route_made.swap(false, Ordering::SeqCst) {
+            self.wake_waiters();
+        }
         if inlined {
             self.wake_sleepers();
+        }
+        if pushed && self.sleepers.load(Ordering::SeqCst) > 0 {
+            // A thread asleep on the kernel-AIO route must hear of ring completions.
+            if let Some(Some(aio)) = self.aio.get() {
+                aio.arm_bridge();
+            }
         }
         match (done, first_err) {
             (0, Some(e)) => Err(e),
@@ -1042,6 +1223,12 @@ impl Engine for UringEngine {
                 return if got > 0 { Ok(got) } else { Err(Errno(libc::EINVAL)) };
             }
             got = self.drain(w.events, got, nr)?;
+            let aio = self.aio.get().and_then(Option::as_ref);
+            if let Some(aio) = aio {
+                if got < nr && aio.ready() && w.events.can_write(got) {
+                    got = self.reap_aio(aio, w.events, got, nr, None)?;
+                }
+            }
             if got >= min || got >= nr || timeout == Some(0) {
                 if !waited && !sigmask.is_null() {
                     deliver_unmasked_signals(sigmask);
@@ -1066,11 +1253,23 @@ impl Engine for UringEngine {
                 self.sleepers.fetch_sub(1, Ordering::SeqCst);
                 continue;
             }
-            let r = self.wait_kernel(remaining, sigmask);
+            let r = match aio {
+                Some(aio) if w.events.can_write(got) => {
+                    if self.ring_pending.load(Ordering::SeqCst) > 0 {
+                        aio.arm_bridge();
+                    }
+                    let mask = w.sigmask.map(|m| m.raw());
+                    self.reap_aio(aio, w.events, got, nr, Some((remaining, mask))).map(|g| got = g)
+                }
+                _ => self.wait_kernel(remaining, sigmask),
+            };
             self.sleepers.fetch_sub(1, Ordering::SeqCst);
             match r {
                 Ok(()) => {}
                 Err(Errno(libc::EINTR)) if got > 0 => return Ok(got),
+                Err(Errno(libc::EINVAL)) if self.dead.load(Ordering::Acquire) => {
+                    return if got > 0 { Ok(got) } else { Err(Errno(libc::EINVAL)) };
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -1083,10 +1282,29 @@ impl Engine for UringEngine {
         if self.inline_ready.load(Ordering::Acquire) > 0 {
             return Some(false);
         }
-        let _reap = self.reap_lock.lock();
+        if let Some(Some(aio)) = self.aio.get() {
+            if aio.ready() {
+                return Some(false);
+            }
+        }
+        let mut stash = self.reap_lock.lock();
+        if stash.is_some() {
+            return Some(false);
+        }
+        // The library's own completions (wake-ups, eventfd writes) are not
+        // events: consume them, and stop at the first request's completion.
         // SAFETY: the completion queue is only touched under reap_lock.
-        let empty = unsafe { self.ring.completion_shared() }.is_empty();
-        Some(empty && !(self.cq_may_overflow && self.cq_overflowed()))
+        let mut cq = unsafe { self.ring.completion_shared() };
+        for cqe in &mut cq {
+            if cqe.user_data() & UD_TAG == UD_IO {
+                *stash = Some(cqe);
+                return Some(false);
+            }
+            internal_completion(&mut self.slab.lock(), cqe.user_data());
+        }
+        cq.sync();
+        drop(cq);
+        Some(!(self.cq_may_overflow && self.cq_overflowed()))
     }
 
     fn cancel(&self, iocb: IocbPtr, _result: EventsOut) -> Result<()> {
@@ -1123,6 +1341,11 @@ impl Engine for UringEngine {
         // io_submit calls that got past their check finish first.
         while self.submitting.load(Ordering::SeqCst) > 0 {
             std::thread::yield_now();
+        }
+        // The kernel-AIO route's io_destroy waits for its requests and
+        // wakes its sleepers (-EINVAL).
+        if let Some(Some(aio)) = self.aio.get() {
+            aio.destroy();
         }
         // Kernel AIO cancels its polls and waits for everything else; events
         // still pending are discarded. A poll may still sit in the submission
@@ -1295,6 +1518,19 @@ fn now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// A completion of the library's own: a RESFD eventfd write (its slot may
+/// now be reused) or a wake-up NOP.
+fn internal_completion(slab: &mut Slab, ud: u64) {
+    if ud & UD_TAG == UD_RESFD {
+        let idx = (ud & 0xffff_ffff) as u32;
+        let s = &mut slab.slots[idx as usize];
+        close_quiet(s.resfd_dup);
+        s.resfd_dup = -1;
+        s.resfd_pending = false;
+        slab.release_if_done(idx);
+    }
+}
+
 /// Where an accepted request goes.
 enum Route {
     /// Queued to the ring (the entries are in `out`).
@@ -1367,6 +1603,9 @@ const ROUTE_RING: u8 = 0;
 const ROUTE_INLINE: u8 = 1;
 /// Writes are done inline (buffered, no FOP_BUFFER_WASYNC); reads go to the ring.
 const ROUTE_INLINE_WRITES: u8 = 2;
+/// Reads, writes and syncs go to the kernel-AIO route (O_DIRECT on a file
+/// or block device that does real asynchronous direct I/O).
+const ROUTE_KERNEL: u8 = 3;
 
 /// RWF flags the fast path passes straight to preadv2/pwritev2: HIPRI,
 /// DSYNC, SYNC, APPEND, NOAPPEND, DONTCACHE (not NOWAIT or ATOMIC, whose
@@ -1374,10 +1613,19 @@ const ROUTE_INLINE_WRITES: u8 = 2;
 const RWF_FAST: u32 = 0x01 | 0x02 | 0x04 | 0x10 | 0x20 | 0x80;
 const FAST_IOVECS: usize = 8;
 
-/// The route of a regular file.
+/// The route of a descriptor.
 fn fd_route(fd: i32, info: FdInfo) -> u8 {
+    let direct = info.flags & libc::O_DIRECT != 0;
+    if info.is(libc::S_IFBLK) && direct {
+        return ROUTE_KERNEL;
+    }
+    if !info.is(libc::S_IFREG) {
+        return ROUTE_RING;
+    }
     let c = fs_class(fd, info.dev);
-    if !c.nowait {
+    if direct && c.nowait {
+        ROUTE_KERNEL
+    } else if !c.nowait {
         ROUTE_INLINE
     } else if info.flags & libc::O_DIRECT == 0 && !c.buffered_wasync {
         ROUTE_INLINE_WRITES

@@ -1,0 +1,190 @@
+//! The kernel-AIO route of an io_uring context: O_DIRECT reads, writes and
+//! syncs of files that can do real asynchronous direct I/O are handed, iocb
+//! pointers untouched, to a private kernel-AIO context.
+//!
+//! Why: for these requests kernel AIO is already asynchronous, owned by the
+//! process (no thread-exit or EINTR concerns) and cheaper than going through
+//! the shared submission thread, which spins on a CPU the application needs.
+//! The kernel checks every such iocb itself, in its own order, so io_submit's
+//! results are the oracle's by construction.
+//!
+//! Waiting: once a context has this route, io_getevents sleeps in the
+//! private context's io_getevents. Two library-owned POLL iocbs feed it:
+//! the *bridge* polls the io_uring ring fd, so a completion on the ring
+//! wakes a sleeper (armed by a sleeper while ring requests are pending), and
+//! the *wake* polls an eventfd that is always readable, so another thread's
+//! inline completion can wake a sleeper. Their events are filtered out.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::abi::{IoEvent, IoSigset, Iocb};
+use crate::engine::kernel::{sys, AioRingHeader, AIO_RING_MAGIC};
+use crate::errno::{Errno, Result};
+
+const IOCB_CMD_POLL: u16 = 5;
+/// Extra room in the private context for the bridge and wake polls.
+const POLL_SLACK: u32 = 64;
+/// At most this many wake polls unreaped at once (they fill ring slots).
+const MAX_WAKES: usize = 32;
+
+pub struct AioRoute {
+    ctx: usize,
+    bridge: Box<Iocb>,
+    wake: Box<Iocb>,
+    wake_fd: i32,
+    bridge_armed: AtomicBool,
+    wakes: AtomicUsize,
+    /// `ready` reads the private ring; `destroy` waits for such readers
+    /// before the ring is unmapped, and after it nothing may look (the
+    /// context id may then be reused by anyone).
+    readers: AtomicUsize,
+    destroyed: AtomicBool,
+    /// Application requests on this route, submitted and not yet reaped.
+    pub outstanding: AtomicUsize,
+}
+
+impl AioRoute {
+    /// A private kernel-AIO context for `nr_events`, bridged to `ring_fd`.
+    pub fn new(nr_events: u32, ring_fd: i32) -> Result<AioRoute> {
+        // SAFETY: eventfd has no memory arguments.
+        let wake_fd = unsafe { libc::eventfd(1, libc::EFD_CLOEXEC) };
+        if wake_fd < 0 {
+            return Err(Errno(libc::EMFILE));
+        }
+        let mut ctx = 0usize;
+        let r = sys::io_setup(nr_events.saturating_add(POLL_SLACK), &raw mut ctx);
+        if r < 0 {
+            // SAFETY: closing the eventfd made above.
+            unsafe { libc::close(wake_fd) };
+            return Err(Errno(-r as i32));
+        }
+        let poll = |fd: i32| {
+            Box::new(Iocb {
+                aio_data: 0,
+                aio_key: 0,
+                aio_rw_flags: 0,
+                aio_lio_opcode: IOCB_CMD_POLL,
+                aio_reqprio: 0,
+                aio_fildes: fd as u32,
+                aio_buf: libc::POLLIN as u64,
+                aio_nbytes: 0,
+                aio_offset: 0,
+                aio_reserved2: 0,
+                aio_flags: 0,
+                aio_resfd: 0,
+            })
+        };
+        Ok(AioRoute {
+            ctx,
+            bridge: poll(ring_fd),
+            wake: poll(wake_fd),
+            wake_fd,
+            bridge_armed: AtomicBool::new(false),
+            wakes: AtomicUsize::new(0),
+            readers: AtomicUsize::new(0),
+            destroyed: AtomicBool::new(false),
+            outstanding: AtomicUsize::new(0),
+        })
+    }
+
+    /// io_submit of the caller's own iocb pointers: the kernel's answer.
+    pub fn submit(&self, iocbs: *mut *mut Iocb, n: usize) -> i64 {
+        let r = sys::io_submit(self.ctx, n as i64, iocbs);
+        if r > 0 {
+            self.outstanding.fetch_add(r as usize, Ordering::AcqRel);
+        }
+        r
+    }
+
+    /// Whether events are waiting in the private ring (read without a syscall).
+    pub fn ready(&self) -> bool {
+        self.readers.fetch_add(1, Ordering::SeqCst);
+        let ready = !self.destroyed.load(Ordering::SeqCst) && {
+            // SAFETY: the private context's ring header is mapped at its id
+            // until `destroy`, which waits for readers counted above.
+            let h = unsafe { core::ptr::read_volatile(self.ctx as *const AioRingHeader) };
+            h.magic == AIO_RING_MAGIC && h.head != h.tail
+        };
+        self.readers.fetch_sub(1, Ordering::SeqCst);
+        ready
+    }
+
+    /// Makes a completion on the io_uring ring wake a sleeper here.
+    pub fn arm_bridge(&self) {
+        if !self.bridge_armed.swap(true, Ordering::AcqRel) {
+            let mut p = (&raw const *self.bridge).cast_mut();
+            if sys::io_submit(self.ctx, 1, &raw mut p) != 1 {
+                self.bridge_armed.store(false, Ordering::Release);
+            }
+        }
+    }
+
+    /// Wakes a thread asleep in `reap`.
+    pub fn wake(&self) {
+        if self.wakes.fetch_add(1, Ordering::AcqRel) < MAX_WAKES {
+            let mut p = (&raw const *self.wake).cast_mut();
+            if sys::io_submit(self.ctx, 1, &raw mut p) == 1 {
+                return;
+            }
+        }
+        self.wakes.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Reaps up to `out.len()` application events, waiting for at least
+    /// `min_nr` events of any kind (the library's own count as a wake-up)
+    /// until `ts`. Returns the application events only.
+    pub fn reap(
+        &self,
+        min_nr: usize,
+        out: &mut [IoEvent],
+        ts: *const libc::timespec,
+        sigmask: Option<*const libc::sigset_t>,
+    ) -> Result<usize> {
+        let n = out.len() as i64;
+        let r = match sigmask {
+            None => sys::io_getevents(self.ctx, min_nr as i64, n, out.as_mut_ptr(), ts),
+            Some(mask) => {
+                let sig = IoSigset { ss: mask as u64, ss_len: 8 };
+                sys::io_pgetevents(self.ctx, min_nr as i64, n, out.as_mut_ptr(), ts, &raw const sig)
+            }
+        };
+        if r < 0 {
+            return Err(Errno(-r as i32));
+        }
+        let (bridge, wake) = (&raw const *self.bridge as u64, &raw const *self.wake as u64);
+        let mut kept = 0;
+        for i in 0..r as usize {
+            let ev = out[i];
+            if ev.obj == bridge {
+                self.bridge_armed.store(false, Ordering::Release);
+            } else if ev.obj == wake {
+                self.wakes.fetch_sub(1, Ordering::AcqRel);
+            } else {
+                out[kept] = ev;
+                kept += 1;
+            }
+        }
+        self.outstanding.fetch_sub(kept, Ordering::AcqRel);
+        Ok(kept)
+    }
+
+    /// io_destroy of the private context: returns once the kernel is done
+    /// with every request on it; threads asleep in `reap` get -EINVAL.
+    pub fn destroy(&self) {
+        if self.destroyed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        while self.readers.load(Ordering::SeqCst) > 0 {
+            std::thread::yield_now();
+        }
+        sys::io_destroy(self.ctx);
+    }
+}
+
+impl Drop for AioRoute {
+    fn drop(&mut self) {
+        self.destroy();
+        // SAFETY: closing the eventfd this route owns; the context is destroyed.
+        unsafe { libc::close(self.wake_fd) };
+    }
+}
