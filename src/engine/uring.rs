@@ -299,6 +299,9 @@ struct Slot {
     nowait_unsupported: bool,
     /// The request's own CQE has not been seen yet.
     io_pending: bool,
+    /// io_cancel succeeded on it: kernel AIO forgets a cancelled request at
+    /// once, so a second io_cancel finds nothing (-EINVAL).
+    cancelled: bool,
     /// A RESFD write is queued behind the request; holds `resfd_dup` open.
     resfd_pending: bool,
     /// A private duplicate of the eventfd: kernel AIO pins the eventfd at
@@ -550,6 +553,7 @@ impl UringEngine {
         s.data = cb.aio_data;
         s.opcode = cb.aio_lio_opcode;
         s.io_pending = true;
+        s.cancelled = false;
         s.nowait_unsupported = cb.aio_rw_flags & RWF_NOWAIT != 0
             && matches!(cb.aio_lio_opcode, IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV)
             && info.is(libc::S_IFREG)
@@ -807,7 +811,7 @@ impl UringEngine {
                 if rw & !RWF_SUPPORTED != 0 || (rw & RWF_ATOMIC != 0 && !write) {
                     return Err(Errno::EOPNOTSUPP);
                 }
-                if rw & RWF_NOWAIT != 0 && !supports_nowait(fd) {
+                if rw & RWF_NOWAIT != 0 && !supports_nowait(fd, info) {
                     return Err(Errno::EOPNOTSUPP);
                 }
                 // The access mode (FMODE_READ / FMODE_WRITE).
@@ -1303,7 +1307,7 @@ impl Engine for UringEngine {
             let slab = self.slab.lock();
             slab.slots
                 .iter()
-                .position(|s| s.io_pending && s.iocb == iocb.addr() && s.opcode == IOCB_CMD_POLL)
+                .position(|s| s.io_pending && !s.cancelled && s.iocb == iocb.addr() && s.opcode == IOCB_CMD_POLL)
         };
         let Some(idx) = target else { return Err(Errno(libc::EINVAL)) };
         // Kernel AIO arms a poll inside io_submit; here the submission
@@ -1314,7 +1318,10 @@ impl Engine for UringEngine {
             .submitter()
             .register_sync_cancel(None, CancelBuilder::user_data(UD_IO | idx as u64))
         {
-            Ok(()) => Err(Errno::EINPROGRESS),
+            Ok(()) => {
+                self.slab.lock().slots[idx].cancelled = true;
+                Err(Errno::EINPROGRESS)
+            }
             Err(_) => Err(Errno(libc::EINVAL)),
         }
     }
@@ -1466,9 +1473,14 @@ fn fs_magic(fd: i32) -> Option<libc::c_long> {
     (unsafe { libc::fstatfs(fd, &mut st) } == 0).then_some(st.f_type)
 }
 
-/// Files without FMODE_NOWAIT (tmpfs, procfs, sysfs) refuse RWF_NOWAIT.
-fn supports_nowait(fd: i32) -> bool {
-    !matches!(fs_magic(fd), Some(libc::TMPFS_MAGIC | libc::PROC_SUPER_MAGIC | libc::SYSFS_MAGIC))
+/// Files without FMODE_NOWAIT refuse RWF_NOWAIT: directories, and regular
+/// files of tmpfs, procfs and sysfs. Pipes, sockets, block devices and the
+/// character devices checked (zero, null, urandom) have it.
+fn supports_nowait(fd: i32, info: FdInfo) -> bool {
+    if info.is(libc::S_IFDIR) {
+        return false;
+    }
+    !info.is(libc::S_IFREG) || fs_class(fd, info.dev).nowait
 }
 
 /// Filesystems whose buffered writes honour RWF_NOWAIT (FOP_BUFFER_WASYNC).
