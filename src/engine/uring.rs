@@ -534,7 +534,11 @@ impl UringEngine {
         let rw = write || matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PREADV);
         let route = fd_route(fd, info);
         remember_route(fd, route);
-        if rw && (route == ROUTE_INLINE || (route == ROUTE_INLINE_WRITES && write)) {
+        // RWF_NOWAIT stays on the ring: preadv2/pwritev2 return 0 for an
+        // empty transfer before the filesystem can refuse the flag, where
+        // kernel AIO's event says -EOPNOTSUPP (ext4 buffered writes).
+        let nowait = cb.aio_rw_flags & RWF_NOWAIT != 0;
+        if rw && !nowait && (route == ROUTE_INLINE || (route == ROUTE_INLINE_WRITES && write)) {
             return Ok(Route::Inline(Inline {
                 idx,
                 opcode: cb.aio_lio_opcode,
