@@ -96,17 +96,36 @@ impl AioRoute {
         r
     }
 
-    /// Whether events are waiting in the private ring (read without a syscall).
+    /// Whether an application event is waiting in the private ring, read
+    /// without a syscall (the library's own poll events do not count).
     pub fn ready(&self) -> bool {
         self.readers.fetch_add(1, Ordering::SeqCst);
-        let ready = !self.destroyed.load(Ordering::SeqCst) && {
-            // SAFETY: the private context's ring header is mapped at its id
-            // until `destroy`, which waits for readers counted above.
-            let h = unsafe { core::ptr::read_volatile(self.ctx as *const AioRingHeader) };
-            h.magic == AIO_RING_MAGIC && h.head != h.tail
-        };
+        let ready = !self.destroyed.load(Ordering::SeqCst) && self.app_event_in_ring();
         self.readers.fetch_sub(1, Ordering::SeqCst);
         ready
+    }
+
+    fn app_event_in_ring(&self) -> bool {
+        // SAFETY: the private context's ring (header, then `nr` io_events)
+        // is mapped at its id until `destroy`, which waits for the readers
+        // `ready` counts; entries between head and tail are not rewritten
+        // until they are reaped.
+        let h = unsafe { core::ptr::read_volatile(self.ctx as *const AioRingHeader) };
+        if h.magic != AIO_RING_MAGIC || h.nr == 0 || h.head >= h.nr || h.tail >= h.nr {
+            return false;
+        }
+        let own = [&raw const *self.bridge as u64, &raw const *self.wake as u64];
+        let events = (self.ctx + core::mem::size_of::<AioRingHeader>()) as *const IoEvent;
+        let mut i = h.head;
+        while i != h.tail {
+            // SAFETY: i < nr, inside the ring mapping (see above).
+            let ev = unsafe { core::ptr::read_volatile(events.add(i as usize)) };
+            if !own.contains(&ev.obj) {
+                return true;
+            }
+            i = (i + 1) % h.nr;
+        }
+        false
     }
 
     /// Makes a completion on the io_uring ring wake a sleeper here.
