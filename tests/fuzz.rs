@@ -28,14 +28,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The fixed set run by `cargo test`: the first 24 seeds that do not run
-/// into an open bug of the io_uring engine. Left out: 17, 22, 27, 28, 35
-/// (RWF_NOWAIT on a directory gives -EINVAL/-EBADF instead of -EOPNOTSUPP)
-/// and 5, 9, 11, 19, 20, 25, 26, 30, 32 (a second io_cancel of a cancelled
-/// poll whose event is not reaped yet sometimes gives -EINPROGRESS instead
-/// of -EINVAL). Add them back once those are fixed.
+/// The fixed set run by `cargo test`. A seed that runs into an open
+/// library bug is left out here, with the bug named, until it is fixed.
 const DEFAULT_SEEDS: &[u64] =
-    &[1, 2, 3, 4, 6, 7, 8, 10, 12, 13, 14, 15, 16, 18, 21, 23, 24, 29, 31, 33, 34, 36, 37, 38];
+    &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24];
 const DEFAULT_STEPS: u64 = 300;
 /// A run of STEPS steps takes about 1 ms per step; a hang is cut short.
 fn timeout(steps: u64) -> Duration {
@@ -137,6 +133,9 @@ fn main() {
     if !failed.is_empty() {
         let list: Vec<String> = failed.iter().map(u64::to_string).collect();
         println!("failed seeds: {}", list.join(" "));
+        println!("outputs kept in {}", work.display());
+    } else {
+        let _ = fs::remove_dir_all(&work);
     }
     println!(
         "fuzz: {passed} seeds passed, {} failed ({:.1} s)",
@@ -144,10 +143,8 @@ fn main() {
         start.elapsed().as_secs_f64()
     );
     if !failed.is_empty() || passed == 0 {
-        println!("outputs kept in {}", work.display());
         std::process::exit(1);
     }
-    let _ = fs::remove_dir_all(&work);
 }
 
 /// None when every run matches the oracle, else the report.
