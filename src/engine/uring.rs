@@ -484,10 +484,11 @@ impl UringEngine {
     fn prepare(
         &self,
         p: IocbPtr,
+        cb: &Iocb,
+        route: u8,
         fds: &mut Option<FdCache>,
         out: &mut Entries,
     ) -> Result<Route> {
-        let cb: Iocb = p.read()?;
         if cb.aio_reserved2 != 0 || (cb.aio_nbytes as i64) < 0 {
             return Err(Errno(libc::EINVAL));
         }
@@ -495,11 +496,11 @@ impl UringEngine {
         if !self.reserve() {
             return Err(Errno::EAGAIN);
         }
-        if self.fast_inline(p, &cb) {
+        if self.fast_inline(p, cb, route) {
             return Ok(Route::Done);
         }
         let fds = fds.get_or_insert_with(FdCache::default);
-        let r = self.prepare_reserved(p, &cb, fds, &mut self.slab.lock(), out);
+        let r = self.prepare_reserved(p, cb, fds, &mut self.slab.lock(), out);
         if r.is_err() {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
         }
@@ -585,30 +586,30 @@ impl UringEngine {
             .is_ok()
     }
 
-    /// Whether this iocb goes to the kernel-AIO route: a read, write or sync
-    /// of a descriptor whose route is ROUTE_KERNEL (O_DIRECT on a file that
-    /// does real asynchronous direct I/O). Looks, has no effect.
-    fn kernel_routed(&self, p: IocbPtr, fds: &mut Option<FdCache>) -> bool {
-        let Ok(cb) = p.read() else { return false };
+    /// The route of one iocb, from its descriptor's cached route (the slow
+    /// path's fstat when the cache has nothing or asks for a recheck), for
+    /// the opcodes a route can take: reads, writes and syncs. Anything else,
+    /// and a descriptor the checks would refuse, is ROUTE_RING (`prepare`
+    /// then gives the kernel's answer). Looks, has no effect.
+    fn iocb_route(cb: &Iocb, fds: &mut Option<FdCache>) -> u8 {
         if !matches!(
             cb.aio_lio_opcode,
             IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV | IOCB_CMD_FSYNC | IOCB_CMD_FDSYNC
         ) {
-            return false;
+            return ROUTE_RING;
         }
         let fd = cb.aio_fildes as i32;
-        let route = match cached_route(fd) {
+        match cached_route(fd) {
             ROUTE_RING => match fds.get_or_insert_with(FdCache::default).get(fd) {
                 Ok(info) => {
                     let r = fd_route(fd, info);
                     remember_route(fd, r);
                     r
                 }
-                Err(_) => return false,
+                Err(_) => ROUTE_RING,
             },
             r => r,
-        };
-        route == ROUTE_KERNEL && self.aio_route().is_some()
+        }
     }
 
     /// The kernel-AIO route, made on first use.
@@ -654,14 +655,14 @@ impl UringEngine {
     /// (RESFD, IOCB_FLAG_IOPRIO, RWF_NOWAIT/ATOMIC, more than 8 iovecs, a
     /// field the checks would refuse) goes to the slow path before any
     /// effect. Returns whether the request was performed and its event posted.
-    fn fast_inline(&self, p: IocbPtr, cb: &Iocb) -> bool {
+    fn fast_inline(&self, p: IocbPtr, cb: &Iocb, route: u8) -> bool {
         let fd = cb.aio_fildes as i32;
         let write = match cb.aio_lio_opcode {
             IOCB_CMD_PREAD | IOCB_CMD_PREADV => false,
             IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV => true,
             _ => return false,
         };
-        match cached_route(fd) {
+        match route {
             ROUTE_INLINE => {}
             ROUTE_INLINE_WRITES if write => {}
             _ => return false,
@@ -1061,6 +1062,135 @@ impl UringEngine {
         self.push(&[opcode::Nop::new().build().user_data(UD_WAKE)]);
         self.kick();
     }
+
+    /// io_submit's fast path: takes iocbs from the start of the batch while
+    /// each is a read or write of a descriptor whose cached route is inline
+    /// (performed here, see `fast_inline`) or kernel AIO (reserved and left
+    /// for the caller to pass on as one run), and stops, with no effect on
+    /// that iocb, at the first one that needs a closer look. Returns where
+    /// it stopped, how many were performed inline, whether any was, and the
+    /// length of the kernel-AIO run that ends where it stopped.
+    #[inline(always)]
+    fn submit_fast(&self, iocbs: IocbList, nr: usize) -> (usize, usize, bool, usize) {
+        let (mut i, mut done, mut run) = (0, 0, 0);
+        while i < nr {
+            let Ok(p) = iocbs.get(i) else { break };
+            let Ok(cb) = p.read() else { break };
+            if cb.aio_reserved2 != 0 {
+                break;
+            }
+            let route = match cb.aio_lio_opcode {
+                IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV => {
+                    cached_route(cb.aio_fildes as i32)
+                }
+                _ => break,
+            };
+            if route == ROUTE_KERNEL {
+                if !matches!(self.aio.get(), Some(Some(_))) || !self.reserve() {
+                    break;
+                }
+                run += 1;
+            } else {
+                if run > 0 || route == ROUTE_RING || !self.reserve() {
+                    break;
+                }
+                if !self.fast_inline(p, &cb, route) {
+                    self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                    break;
+                }
+                done += 1;
+            }
+            i += 1;
+        }
+        (i, done, done > 0, run)
+    }
+
+    /// io_submit's general path for iocbs [from, nr): every check in the
+    /// kernel's order, every route. Returns how many were accepted, the
+    /// error that stopped the batch, and whether any was performed inline.
+    #[inline(never)]
+    fn submit_general(&self, iocbs: IocbList, from: usize, nr: usize) -> (usize, Option<Errno>, bool) {
+        // Filled only by the slow path: the fast one looks at no descriptor.
+        let mut fds: Option<FdCache> = None;
+        let mut entries = Entries::None;
+        let mut done = 0;
+        let mut first_err = None;
+        let (mut pushed, mut inlined) = (false, false);
+        // Taken for the first queued request and kept for the batch; inline
+        // requests run without it, so they never hold up other submitters.
+        let mut submit_guard = None;
+        // A run of consecutive iocbs for the kernel-AIO route, passed on in
+        // one io_submit when the run ends; their room is already reserved.
+        let mut run: Option<usize> = None;
+        let mut i = from;
+        while i < nr {
+            // Each iocb is read once; a bad pointer is the kernel's -EFAULT.
+            let (p, cb) = match iocbs.get(i).and_then(|p| Ok((p, p.read()?))) {
+                Ok(x) => x,
+                Err(e) => {
+                    // The run before it is still passed on.
+                    first_err = Some(e);
+                    break;
+                }
+            };
+            let route = Self::iocb_route(&cb, &mut fds);
+            let kernel = route == ROUTE_KERNEL && self.aio_route().is_some();
+            if kernel && self.reserve() {
+                run.get_or_insert(i);
+                i += 1;
+                continue;
+            }
+            if let Some(start) = run.take() {
+                let (n, err) = self.flush_run(iocbs, start, i);
+                done += n;
+                if n < i - start {
+                    first_err = err;
+                    break;
+                }
+            }
+            if kernel {
+                first_err = Some(Errno::EAGAIN); // no room left
+                break;
+            }
+            match self.prepare(p, &cb, route, &mut fds, &mut entries) {
+                Err(e) => {
+                    first_err = Some(e);
+                    break;
+                }
+                Ok(Route::Ring) => {
+                    submit_guard.get_or_insert_with(|| self.submit_lock.lock());
+                    self.ring_pending.fetch_add(1, Ordering::AcqRel);
+                    self.push(entries.as_slice());
+                    pushed = true;
+                }
+                Ok(Route::Inline(io)) => {
+                    self.run_inline(&io);
+                    inlined = true;
+                }
+                Ok(Route::Done) => inlined = true,
+            }
+            done += 1;
+            i += 1;
+        }
+        if let Some(start) = run.take() {
+            let (n, err) = self.flush_run(iocbs, start, i);
+            done += n;
+            if n < i - start {
+                first_err = err;
+            }
+        }
+        if pushed {
+            self.kick();
+        }
+        drop(submit_guard);
+        if pushed && self.sleepers.load(Ordering::SeqCst) > 0 {
+            // A thread asleep on the kernel-AIO route must hear of ring completions.
+            if let Some(Some(aio)) = self.aio.get() {
+                aio.arm_bridge();
+            }
+        }
+        (done, first_err, inlined)
+    }
 }
 
 /// io_pgetevents installs its mask even when events are already there, so a
@@ -1123,81 +1253,29 @@ impl Engine for UringEngine {
             return Err(Errno(libc::EINVAL));
         }
         let nr = (nr as usize).min(self.ring_nr);
-        // Filled only by the slow path: the fast one looks at no descriptor.
-        let mut fds: Option<FdCache> = None;
-        let mut entries = Entries::None;
-        let mut done = 0;
+        // The common batch first: iocbs of descriptors with a cached route
+        // that go inline or to the kernel-AIO route, with nothing unusual.
+        let (mut i, mut done, mut inlined, run) = self.submit_fast(iocbs, nr);
         let mut first_err = None;
-        let (mut pushed, mut inlined) = (false, false);
-        // Taken for the first queued request and kept for the batch; inline
-        // requests run without it, so they never hold up other submitters.
-        let mut submit_guard = None;
-        // A run of consecutive iocbs for the kernel-AIO route, passed on in
-        // one io_submit when the run ends; their room is already reserved.
-        let mut run: Option<usize> = None;
-        let mut i = 0;
-        while i < nr {
-            let kernel = iocbs.get(i).is_ok_and(|p| self.kernel_routed(p, &mut fds));
-            if kernel && self.reserve() {
-                run.get_or_insert(i);
-                i += 1;
-                continue;
-            }
-            if let Some(start) = run.take() {
-                let (n, err) = self.flush_run(iocbs, start, i);
-                done += n;
-                if n < i - start {
-                    first_err = err;
-                    break;
-                }
-            }
-            if kernel {
-                first_err = Some(Errno::EAGAIN); // no room left
-                break;
-            }
-            let r = iocbs.get(i).and_then(|p| self.prepare(p, &mut fds, &mut entries));
-            match r {
-                Err(e) => {
-                    first_err = Some(e);
-                    break;
-                }
-                Ok(Route::Ring) => {
-                    submit_guard.get_or_insert_with(|| self.submit_lock.lock());
-                    self.ring_pending.fetch_add(1, Ordering::AcqRel);
-                    self.push(entries.as_slice());
-                    pushed = true;
-                }
-                Ok(Route::Inline(io)) => {
-                    self.run_inline(&io);
-                    inlined = true;
-                }
-                Ok(Route::Done) => inlined = true,
-            }
-            done += 1;
-            i += 1;
-        }
-        if let Some(start) = run.take() {
-            let (n, err) = self.flush_run(iocbs, start, i);
+        if run > 0 {
+            let (n, err) = self.flush_run(iocbs, i - run, i);
             done += n;
-            if n < i - start {
+            if n < run {
                 first_err = err;
+                i = nr; // the kernel stopped the batch here
             }
         }
-        if pushed {
-            self.kick();
+        if i < nr {
+            let (n, err, inl) = self.submit_general(iocbs, i, nr);
+            done += n;
+            first_err = first_err.or(err);
+            inlined |= inl;
         }
-        drop(submit_guard);
-        if self.route_made.swap(false, Ordering::SeqCst) {
+        if self.route_made.load(Ordering::Acquire) && self.route_made.swap(false, Ordering::SeqCst) {
             self.wake_waiters();
         }
         if inlined {
             self.wake_sleepers();
-        }
-        if pushed && self.sleepers.load(Ordering::SeqCst) > 0 {
-            // A thread asleep on the kernel-AIO route must hear of ring completions.
-            if let Some(Some(aio)) = self.aio.get() {
-                aio.arm_bridge();
-            }
         }
         match (done, first_err) {
             (0, Some(e)) => Err(e),

@@ -1,0 +1,257 @@
+//! Maps an `io_context_t` handle to the engine that serves it.
+//!
+//! The handle is untrusted: a context made by a raw syscall, a destroyed one,
+//! or garbage is simply not found, and the caller then passes the call to the
+//! kernel, which answers as it always did. A lookup takes the read side of a
+//! reader-writer lock just long enough to clone an `Arc` — never across a
+//! syscall — so a racing `io_destroy` cannot free an engine another thread is
+//! using, and a lookup never allocates.
+//!
+//! Each thread also remembers the last context it used, by a weak reference:
+//! a repeated lookup then costs one compare and one reference-count upgrade
+//! instead of the lock and the hash probe. A destroyed engine that is still
+//! alive (another thread is inside a call on it) answers -EINVAL itself, as
+//! the kernel does for the stale handle; once it is freed, the weak
+//! reference no longer upgrades and the table decides.
+//!
+//! io_uring contexts are also published in a small lock-free index (`fast`),
+//! looked up with one hash, a load and a per-slot call count instead of the
+//! thread cache and the reference count: the hot path of io_submit and
+//! io_getevents. io_destroy unpublishes the context first and, once the
+//! engine has finished its own teardown, waits for the calls still counted
+//! before the engine may be freed. Part of the C boundary: it turns an
+//! untrusted handle into a reference.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Weak};
+
+use parking_lot::RwLock;
+
+use crate::engine::Engine;
+use crate::engine::uring::UringEngine;
+use crate::fork;
+
+type Table = HashMap<usize, Entry, BuildHasherDefault<HandleHasher>>;
+
+struct Entry {
+    engine: Arc<dyn Engine>,
+    /// Its slot in the fast index, if it has one.
+    fast: Option<&'static FastSlot>,
+}
+
+static TABLE: LazyLock<RwLock<Table>> = LazyLock::new(|| RwLock::new(Table::default()));
+
+thread_local! {
+    static LAST: RefCell<Option<(usize, Weak<dyn Engine>)>> = const { RefCell::new(None) };
+}
+
+/// Finds the engine behind `handle`, if the library made it.
+pub fn lookup(handle: usize) -> Option<Arc<dyn Engine>> {
+    let hit = LAST.try_with(|last| {
+        let last = last.try_borrow().ok()?;
+        let (h, weak) = last.as_ref()?;
+        if *h == handle { weak.upgrade() } else { None }
+    });
+    if let Ok(Some(engine)) = hit {
+        return Some(engine);
+    }
+    let engine = TABLE.read().get(&handle).map(|e| e.engine.clone())?;
+    let _ = LAST.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            *last = Some((handle, Arc::downgrade(&engine)));
+        }
+    });
+    Some(engine)
+}
+
+/// Registers a new context under its handle; an io_uring context is also
+/// published in the fast index (if a slot is free near its hash).
+pub fn insert(handle: usize, engine: Arc<dyn Engine>, uring: Option<*const UringEngine>) {
+    let mut table = TABLE.write();
+    let fast = uring.and_then(|e| publish(handle, e));
+    table.insert(handle, Entry { engine, fast });
+}
+
+/// Removes `handle`: later lookups miss; calls already inside the engine
+/// finish. The engine is freed only when the returned value is dropped,
+/// which first waits for the fast-path calls still counted on its slot:
+/// drop it after the engine's own teardown has woken its sleepers.
+pub fn remove(handle: usize) -> Option<Removed> {
+    let e = TABLE.write().remove(&handle)?;
+    if let Some(slot) = e.fast {
+        // Busy: neither found nor reused until the calls have drained.
+        slot.engine.store(core::ptr::null_mut(), Ordering::SeqCst);
+        slot.handle.store(BUSY, Ordering::SeqCst);
+    }
+    Some(Removed { engine: Some(e.engine), fast: e.fast })
+}
+
+pub struct Removed {
+    engine: Option<Arc<dyn Engine>>,
+    fast: Option<&'static FastSlot>,
+}
+
+impl Removed {
+    pub fn engine(&self) -> &dyn Engine {
+        self.engine.as_deref().expect("engine present until drop")
+    }
+}
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let Some(slot) = self.fast else { return };
+        if slot.epoch.load(Ordering::Acquire) != fork::current() {
+            // A forked child removing its parent's context: calls counted
+            // in the parent will never end here. Keep the slot busy and the
+            // engine's memory for good (bounded by the parent's contexts).
+            core::mem::forget(self.engine.take());
+            return;
+        }
+        while slot.calls.load(Ordering::SeqCst) > 0 {
+            std::thread::yield_now();
+        }
+        slot.handle.store(FREE, Ordering::SeqCst);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The fast index: open addressing over static slots, written under the
+// table's write lock, read without any lock.
+
+const FAST_SLOTS: usize = 1024;
+/// Probes at most this many slots from the hash: a context that finds no
+/// free slot there simply stays on the table path.
+const FAST_PROBES: usize = 8;
+/// A slot never used: lookups stop here.
+const EMPTY: usize = 0;
+/// A slot whose context was removed: reusable, lookups probe past it.
+const FREE: usize = 1;
+/// A slot being removed: lookups probe past it, nobody reuses it yet.
+const BUSY: usize = 2;
+
+pub struct FastSlot {
+    handle: AtomicUsize,
+    engine: AtomicPtr<UringEngine>,
+    /// Calls that found this slot and may be using its engine.
+    calls: AtomicUsize,
+    /// The process epoch the slot was published in.
+    epoch: AtomicU64,
+}
+
+static SLOTS: [FastSlot; FAST_SLOTS] = [const {
+    FastSlot {
+        handle: AtomicUsize::new(EMPTY),
+        engine: AtomicPtr::new(core::ptr::null_mut()),
+        calls: AtomicUsize::new(0),
+        epoch: AtomicU64::new(0),
+    }
+}; FAST_SLOTS];
+
+fn fast_hash(handle: usize) -> usize {
+    ((handle as u64 >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize % FAST_SLOTS
+}
+
+/// Called under the table's write lock.
+fn publish(handle: usize, engine: *const UringEngine) -> Option<&'static FastSlot> {
+    let start = fast_hash(handle);
+    for k in 0..FAST_PROBES {
+        let slot = &SLOTS[(start + k) % FAST_SLOTS];
+        let h = slot.handle.load(Ordering::Acquire);
+        if h == EMPTY || h == FREE {
+            slot.epoch.store(fork::current(), Ordering::Release);
+            // The engine first: a lookup that sees the handle sees the engine.
+            slot.engine.store(engine.cast_mut(), Ordering::SeqCst);
+            slot.handle.store(handle, Ordering::SeqCst);
+            return Some(slot);
+        }
+    }
+    None
+}
+
+/// A counted reference to an io_uring engine found in the fast index.
+pub struct Fast {
+    slot: &'static FastSlot,
+    engine: *const UringEngine,
+}
+
+impl core::ops::Deref for Fast {
+    type Target = UringEngine;
+    fn deref(&self) -> &UringEngine {
+        // SAFETY: the engine is owned by the table's Arc, which `Removed`
+        // drops only after this slot's call count has fallen to zero; this
+        // value holds one count from before it read the pointer (the count
+        // is raised, then the handle and the engine are re-read, both with
+        // SeqCst, against remove's SeqCst stores and drop's SeqCst reads).
+        unsafe { &*self.engine }
+    }
+}
+
+impl Drop for Fast {
+    fn drop(&mut self) {
+        self.slot.calls.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Finds the io_uring engine behind `handle` in the fast index.
+#[inline]
+pub fn fast(handle: usize) -> Option<Fast> {
+    if handle & 0xfff != 0 || handle == 0 {
+        return None; // not a page address: none of ours (nor EMPTY/FREE/BUSY)
+    }
+    let start = fast_hash(handle);
+    for k in 0..FAST_PROBES {
+        let slot = &SLOTS[(start + k) % FAST_SLOTS];
+        let h = slot.handle.load(Ordering::Relaxed);
+        if h == handle {
+            slot.calls.fetch_add(1, Ordering::SeqCst);
+            let engine = slot.engine.load(Ordering::SeqCst);
+            if slot.handle.load(Ordering::SeqCst) == handle && !engine.is_null() {
+                return Some(Fast { slot, engine });
+            }
+            slot.calls.fetch_sub(1, Ordering::Release);
+            return None;
+        }
+        if h == EMPTY {
+            return None;
+        }
+    }
+    None
+}
+
+/// Handles are page-aligned addresses: a multiplicative hash of the page
+/// number spreads them well and costs two instructions.
+#[derive(Default)]
+struct HandleHasher(u64);
+
+impl Hasher for HandleHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = ((n as u64) >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(26);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearby_pages_hash_apart() {
+        let h = |n: usize| {
+            let mut s = HandleHasher::default();
+            s.write_usize(n);
+            s.finish()
+        };
+        assert_ne!(h(0x7f00_0000_0000), h(0x7f00_0000_1000));
+        assert_eq!(h(0x7f00_0000_1000), h(0x7f00_0000_1000));
+    }
+}
