@@ -11,12 +11,13 @@
 //! `io_x@@LIBAIO_0.n` (default) or `io_x@LIBAIO_0.1` (compat); the version
 //! nodes themselves are defined by libaio.map (see build.rs).
 
+mod ctx_table;
+
 use core::ffi::{c_int, c_long};
 use core::mem::{offset_of, size_of};
 use std::sync::Arc;
 
 use crate::config::{self, EngineChoice};
-use crate::ctx_table;
 use crate::engine::kernel::{self, KernelEngine};
 use crate::engine::uring::{self, UringEngine};
 use crate::engine::{Engine, Wait};
@@ -215,6 +216,23 @@ impl EventsOut {
         is_user_range((self.0 as usize).wrapping_add(i * size_of::<IoEvent>()), size_of::<IoEvent>())
     }
 
+    /// The end of the run of writable events from `from` (at most `to`):
+    /// copy_to_user of events [from, to) would stop at the returned index.
+    pub fn writable(self, from: usize, to: usize) -> usize {
+        if to > from && self.can_write(from) && self.can_write(to - 1) {
+            let span = (to - from).checked_mul(size_of::<IoEvent>());
+            let first = (self.0 as usize).wrapping_add(from * size_of::<IoEvent>());
+            if span.is_some_and(|n| first.checked_add(n).is_some()) {
+                return to; // both ends in the user range, no wrap between
+            }
+        }
+        let mut i = from;
+        while i < to && self.can_write(i) {
+            i += 1;
+        }
+        i
+    }
+
     /// Writes event `i`; false (nothing written) where copy_to_user would fail.
     pub fn write(self, i: usize, ev: IoEvent) -> bool {
         let at = (self.0 as usize).wrapping_add(i * size_of::<IoEvent>());
@@ -360,6 +378,13 @@ fn keep_errno(f: impl FnOnce() -> c_int) -> c_int {
 
 fn setup(nr_events: c_int, ctxp: *mut usize) -> Result<usize> {
     let cfg = config::get();
+    // The io_uring engine, for the fast index.
+    let mut fast = None;
+    let uring_arc = |e: UringEngine, fast: &mut Option<*const UringEngine>| -> Arc<dyn Engine> {
+        let arc = Arc::new(e);
+        *fast = Some(Arc::as_ptr(&arc));
+        arc
+    };
     let (handle, engine, why): (usize, Arc<dyn Engine>, String) = match cfg.engine {
         EngineChoice::Kernel => {
             let (h, e) = KernelEngine::setup(nr_events, ctxp)?;
@@ -368,11 +393,11 @@ fn setup(nr_events: c_int, ctxp: *mut usize) -> Result<usize> {
         EngineChoice::Uring => {
             uring::probe().map_err(|(e, _)| e)?;
             let (h, e) = UringEngine::setup(nr_events, ctxp)?;
-            (h, Arc::new(e), "LIBAIO_RS_ENGINE=uring".to_string())
+            (h, uring_arc(e, &mut fast), "LIBAIO_RS_ENGINE=uring".to_string())
         }
         EngineChoice::Auto => match uring::probe() {
             Ok(()) => match UringEngine::setup(nr_events, ctxp) {
-                Ok((h, e)) => (h, Arc::new(e), "io_uring available".to_string()),
+                Ok((h, e)) => (h, uring_arc(e, &mut fast), "io_uring available".to_string()),
                 // Argument errors are the caller's: kernel AIO gives the same.
                 Err(e) if e != Errno::ENOMEM && !is_uring_refusal(e) => return Err(e),
                 Err(e) => {
@@ -392,7 +417,7 @@ fn setup(nr_events: c_int, ctxp: *mut usize) -> Result<usize> {
             engine.name()
         ));
     }
-    ctx_table::insert(handle, engine);
+    ctx_table::insert(handle, engine, fast);
     Ok(0)
 }
 
@@ -403,12 +428,16 @@ fn is_uring_refusal(e: Errno) -> bool {
 
 fn destroy(ctx: usize) -> Result<usize> {
     match ctx_table::remove(ctx) {
-        Some(engine) => engine.destroy().map(|()| 0),
+        // Dropping `removed` waits for fast-path calls still on the engine.
+        Some(removed) => removed.engine().destroy().map(|()| 0),
         None => Errno::from_ret(kernel::sys::io_destroy(ctx)).map(|_| 0),
     }
 }
 
 fn submit(ctx: usize, iocbs: IocbList) -> Result<usize> {
+    if let Some(engine) = ctx_table::fast(ctx) {
+        return engine.submit(iocbs);
+    }
     match ctx_table::lookup(ctx) {
         Some(engine) => engine.submit(iocbs),
         None => Errno::from_ret(kernel::sys::io_submit(ctx, iocbs.nr, iocbs.ptr)).map(|n| n as usize),
@@ -416,11 +445,17 @@ fn submit(ctx: usize, iocbs: IocbList) -> Result<usize> {
 }
 
 fn get_events(ctx: usize, wait: &Wait) -> Result<usize> {
+    if let Some(engine) = ctx_table::fast(ctx) {
+        if wait.timeout.is_zero() && engine.nothing_ready() == Some(true) {
+            return Ok(0);
+        }
+        return engine.get_events(wait);
+    }
     match ctx_table::lookup(ctx) {
         Some(engine) => {
             // libaio's shortcut: a {0,0} timeout with nothing ready returns 0
             // without a syscall, whatever the other arguments are.
-            if engine.nothing_ready() == Some(true) && wait.timeout.is_zero() {
+            if wait.timeout.is_zero() && engine.nothing_ready() == Some(true) {
                 return Ok(0);
             }
             engine.get_events(wait)

@@ -655,8 +655,8 @@ impl UringEngine {
     /// (RESFD, IOCB_FLAG_IOPRIO, RWF_NOWAIT/ATOMIC, more than 8 iovecs, a
     /// field the checks would refuse) goes to the slow path before any
     /// effect. Returns whether the request was performed and its event posted.
+    #[inline(always)]
     fn fast_inline(&self, p: IocbPtr, cb: &Iocb, route: u8) -> bool {
-        let fd = cb.aio_fildes as i32;
         let write = match cb.aio_lio_opcode {
             IOCB_CMD_PREAD | IOCB_CMD_PREADV => false,
             IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV => true,
@@ -670,35 +670,48 @@ impl UringEngine {
         if cb.aio_flags != 0 || cb.aio_rw_flags & !RWF_FAST != 0 || cb.aio_offset < 0 {
             return false;
         }
-        let vectored = matches!(cb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
+        if matches!(cb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV) {
+            return self.fast_inline_vectored(p, cb, write);
+        }
+        if cb.aio_nbytes > MAX_RW_COUNT
+            || !abi::access_ok(cb.aio_buf, cb.aio_nbytes)
+            || cb.aio_offset.checked_add(cb.aio_nbytes as i64).is_none()
+        {
+            return false;
+        }
+        let iov = libc::iovec { iov_base: cb.aio_buf as *mut libc::c_void, iov_len: cb.aio_nbytes as usize };
+        self.fast_inline_run(p, cb, write, &raw const iov, 1)
+    }
+
+    /// `fast_inline` for PREADV/PWRITEV of up to FAST_IOVECS iovecs.
+    #[inline(never)]
+    fn fast_inline_vectored(&self, p: IocbPtr, cb: &Iocb, write: bool) -> bool {
         let mut iov = [libc::iovec { iov_base: core::ptr::null_mut(), iov_len: 0 }; FAST_IOVECS];
-        let (cnt, total) = if vectored {
-            let n = cb.aio_nbytes as usize;
-            if n == 0 || n > FAST_IOVECS || !abi::copy_iovecs(cb.aio_buf, &mut iov[..n]) {
+        let n = cb.aio_nbytes as usize;
+        if n == 0 || n > FAST_IOVECS || !abi::copy_iovecs(cb.aio_buf, &mut iov[..n]) {
+            return false;
+        }
+        let mut total = 0u64;
+        for v in &iov[..n] {
+            total += v.iov_len as u64;
+            if !abi::access_ok(v.iov_base as u64, v.iov_len as u64) || total > MAX_RW_COUNT {
                 return false;
             }
-            let mut total = 0u64;
-            for v in &iov[..n] {
-                total += v.iov_len as u64;
-                if !abi::access_ok(v.iov_base as u64, v.iov_len as u64) || total > MAX_RW_COUNT {
-                    return false;
-                }
-            }
-            (n, total)
-        } else {
-            if cb.aio_nbytes > MAX_RW_COUNT || !abi::access_ok(cb.aio_buf, cb.aio_nbytes) {
-                return false;
-            }
-            iov[0] = libc::iovec { iov_base: cb.aio_buf as *mut libc::c_void, iov_len: cb.aio_nbytes as usize };
-            (1, cb.aio_nbytes)
-        };
+        }
         if cb.aio_offset.checked_add(total as i64).is_none() {
             return false;
         }
+        self.fast_inline_run(p, cb, write, iov.as_ptr(), n as i32)
+    }
+
+    /// The read or write of `fast_inline`, once every check has passed.
+    #[inline(always)]
+    fn fast_inline_run(&self, p: IocbPtr, cb: &Iocb, write: bool, iov: *const libc::iovec, cnt: i32) -> bool {
+        let fd = cb.aio_fildes as i32;
         p.clear_key();
-        // SAFETY: `iov` holds `cnt` iovecs on this stack frame; their buffers
-        // passed access_ok and belong to the caller by libaio's contract.
-        let res = unsafe { rw_syscall(write, fd, iov.as_ptr(), cnt as i32, cb.aio_offset, cb.aio_rw_flags) };
+        // SAFETY: `iov` names `cnt` iovecs on the caller's stack frame; their
+        // buffers passed access_ok and belong to the caller by libaio's contract.
+        let res = unsafe { rw_syscall(write, fd, iov, cnt, cb.aio_offset, cb.aio_rw_flags) };
         if matches!(-res as i32, libc::EBADF | libc::ESPIPE | libc::EISDIR) {
             forget_route(fd);
             p.set_key(cb.aio_key);
@@ -708,6 +721,7 @@ impl UringEngine {
         true
     }
 
+    #[inline(always)]
     fn post_inline(&self, ev: IoEvent) {
         self.inline_done.lock().push_back(ev);
         self.inline_ready.fetch_add(1, Ordering::SeqCst);
@@ -950,19 +964,24 @@ impl UringEngine {
         let start = got;
         if self.inline_ready.load(Ordering::Acquire) > 0 {
             let mut done = self.inline_done.lock();
-            while got < nr {
-                if !events.can_write(got) {
-                    if got == start {
-                        return Err(Errno::EFAULT);
-                    }
-                    break;
-                }
-                let Some(ev) = done.pop_front() else { break };
-                events.write(got, ev);
-                got += 1;
-                self.inline_ready.fetch_sub(1, Ordering::AcqRel);
-                self.in_flight.fetch_sub(1, Ordering::Release);
+            let room = events.writable(got, nr);
+            let k = (room - got).min(done.len());
+            if room == start && start < nr {
+                return Err(Errno::EFAULT); // as the ring loop below would
             }
+            for (j, ev) in done.drain(..k).enumerate() {
+                events.write(got + j, ev); // cannot fail: below `room`
+            }
+            drop(done);
+            got += k;
+            self.inline_ready.fetch_sub(k, Ordering::AcqRel);
+            self.in_flight.fetch_sub(k, Ordering::Release);
+        }
+        if got >= nr || (stash.is_none() && cq.is_empty()) {
+            if got == start && got < nr && !events.can_write(got) {
+                return Err(Errno::EFAULT);
+            }
+            return Ok(got);
         }
         let mut slab = self.slab.lock();
         // Internal completions do not count; a request's completion is
@@ -1651,10 +1670,39 @@ struct Inline {
 /// # Safety
 /// `iov` must point to `cnt` iovecs readable for the duration of the call;
 /// the buffers they name are the kernel's to check.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
 unsafe fn rw_syscall(write: bool, fd: i32, iov: *const libc::iovec, cnt: i32, off: i64, flags: u32) -> i64 {
     let nr = if write { libc::SYS_pwritev2 } else { libc::SYS_preadv2 };
-    // SAFETY: per this function's contract; on x86_64 the offset is passed
-    // whole in pos_l, pos_h is 0.
+    let r: i64;
+    // SAFETY: per this function's contract. The x86_64 syscall ABI: number
+    // in rax, arguments in rdi, rsi, rdx, r10, r8, r9 (the offset whole in
+    // pos_l, pos_h 0), result or -errno in rax; the instruction clobbers
+    // rcx and r11 and no stack. Memory is not declared untouched: the
+    // kernel writes the caller's buffers.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") nr => r,
+            in("rdi") i64::from(fd),
+            in("rsi") iov,
+            in("rdx") i64::from(cnt),
+            in("r10") off,
+            in("r8") 0i64,
+            in("r9") i64::from(flags),
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    r
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn rw_syscall(write: bool, fd: i32, iov: *const libc::iovec, cnt: i32, off: i64, flags: u32) -> i64 {
+    let nr = if write { libc::SYS_pwritev2 } else { libc::SYS_preadv2 };
+    // SAFETY: per this function's contract; on 64-bit targets the offset is
+    // passed whole in pos_l, pos_h is 0.
     let r = unsafe { libc::syscall(nr, fd, iov, cnt, off, 0 as libc::c_long, flags as libc::c_int) };
     if r < 0 { -i64::from(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)) } else { r }
 }
