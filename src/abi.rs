@@ -233,6 +233,23 @@ impl EventsOut {
         i
     }
 
+    /// Writes `evs` as events `i..`; false (nothing written) unless every
+    /// one of them can be written.
+    pub fn write_all(self, i: usize, evs: &[IoEvent]) -> bool {
+        if evs.is_empty() {
+            return true;
+        }
+        if self.writable(i, i + evs.len()) != i + evs.len() {
+            return false;
+        }
+        let at = (self.0 as usize).wrapping_add(i * size_of::<IoEvent>());
+        // SAFETY: io_getevents' contract: room for `nr` events at `events`;
+        // the whole destination range lies in the user range (checked above,
+        // without wrapping) and cannot overlap the library's own `evs`.
+        unsafe { core::ptr::copy_nonoverlapping(evs.as_ptr(), at as *mut IoEvent, evs.len()) };
+        true
+    }
+
     /// Writes event `i`; false (nothing written) where copy_to_user would fail.
     pub fn write(self, i: usize, ev: IoEvent) -> bool {
         let at = (self.0 as usize).wrapping_add(i * size_of::<IoEvent>());

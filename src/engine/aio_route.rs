@@ -149,37 +149,42 @@ impl AioRoute {
         self.wakes.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Reaps up to `out.len()` application events, waiting for at least
+    /// Reaps up to `n` application events into `out`, waiting for at least
     /// `min_nr` events of any kind (the library's own count as a wake-up)
-    /// until `ts`. Returns the application events only.
-    pub fn reap(
+    /// until `ts`. Returns the application events only, at `out[..k]`.
+    ///
+    /// # Safety
+    /// `out` must be valid for writes of `n` events (it need not be initialised).
+    pub unsafe fn reap(
         &self,
         min_nr: usize,
-        out: &mut [IoEvent],
+        out: *mut IoEvent,
+        n: usize,
         ts: *const libc::timespec,
         sigmask: Option<*const libc::sigset_t>,
     ) -> Result<usize> {
-        let n = out.len() as i64;
         let r = match sigmask {
-            None => sys::io_getevents(self.ctx, min_nr as i64, n, out.as_mut_ptr(), ts),
+            None => sys::io_getevents(self.ctx, min_nr as i64, n as i64, out, ts),
             Some(mask) => {
                 let sig = IoSigset { ss: mask as u64, ss_len: 8 };
-                sys::io_pgetevents(self.ctx, min_nr as i64, n, out.as_mut_ptr(), ts, &raw const sig)
+                sys::io_pgetevents(self.ctx, min_nr as i64, n as i64, out, ts, &raw const sig)
             }
         };
         if r < 0 {
             return Err(Errno(-r as i32));
         }
+        // SAFETY: the kernel wrote the first r (<= n) events of `out`.
+        let got = unsafe { core::slice::from_raw_parts_mut(out, r as usize) };
         let (bridge, wake) = (&raw const *self.bridge as u64, &raw const *self.wake as u64);
         let mut kept = 0;
-        for i in 0..r as usize {
-            let ev = out[i];
+        for i in 0..got.len() {
+            let ev = got[i];
             if ev.obj == bridge {
                 self.bridge_armed.store(false, Ordering::Release);
             } else if ev.obj == wake {
                 self.wakes.fetch_sub(1, Ordering::AcqRel);
             } else {
-                out[kept] = ev;
+                got[kept] = ev;
                 kept += 1;
             }
         }

@@ -19,7 +19,6 @@
 //! Each accepted iocb takes a slot that records the iocb's address and
 //! aio_data; the io_event is rebuilt from the slot, never from the iocb.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Mutex as StdMutex, OnceLock};
 
@@ -29,7 +28,7 @@ use parking_lot::Mutex;
 
 use crate::abi::{self, EventsOut, IoEvent, Iocb, IocbList, IocbPtr};
 use crate::engine::aio_route::AioRoute;
-use crate::engine::kernel::AioRingHeader;
+use crate::engine::kernel::{sys, AioRingHeader};
 use crate::engine::{Engine, Wait};
 use crate::errno::{Errno, Result};
 use crate::fork;
@@ -361,7 +360,7 @@ pub struct UringEngine {
     waiters: AtomicUsize,
     /// Events of requests performed inline by io_submit (see `Inline`),
     /// reaped before the completion queue. Never longer than `capacity`.
-    inline_done: Mutex<VecDeque<IoEvent>>,
+    inline_done: Mutex<EventQueue>,
     inline_ready: AtomicUsize,
     /// Threads asleep in io_uring_enter waiting for completions: an inline
     /// completion must wake them with a completion of its own (a NOP).
@@ -377,6 +376,53 @@ pub struct UringEngine {
     aio: OnceLock<Option<AioRoute>>,
     route_made: AtomicBool,
     nr_events: u32,
+}
+
+/// The events of inline requests, oldest first: a ring of IoEvents whose
+/// size is a power of two, at least the context's capacity (every queued
+/// event holds a reserved place in flight, so it never fills; it grows if
+/// it ever would).
+struct EventQueue {
+    buf: Vec<IoEvent>,
+    head: usize,
+    len: usize,
+}
+
+impl EventQueue {
+    fn with_capacity(n: usize) -> EventQueue {
+        EventQueue { buf: vec![IoEvent::default(); n.max(1).next_power_of_two()], head: 0, len: 0 }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, ev: IoEvent) {
+        if self.len == self.buf.len() {
+            self.grow();
+        }
+        let mask = self.buf.len() - 1;
+        self.buf[(self.head + self.len) & mask] = ev;
+        self.len += 1;
+    }
+
+    /// Moves the `k` oldest events (k <= len) to `events[at..at + k]`, which
+    /// the caller found writable.
+    fn pop_into(&mut self, events: EventsOut, at: usize, k: usize) {
+        let k = k.min(self.len);
+        let first = k.min(self.buf.len() - self.head);
+        events.write_all(at, &self.buf[self.head..self.head + first]);
+        events.write_all(at + first, &self.buf[..k - first]);
+        self.head = (self.head + k) & (self.buf.len() - 1);
+        self.len -= k;
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let mut bigger = vec![IoEvent::default(); self.buf.len() * 2];
+        for (i, slot) in bigger.iter_mut().take(self.len).enumerate() {
+            *slot = self.buf[(self.head + i) & (self.buf.len() - 1)];
+        }
+        self.buf = bigger;
+        self.head = 0;
+    }
 }
 
 /// Counts a thread inside a call (io_getevents, io_submit) for as long as it lives.
@@ -427,7 +473,7 @@ impl UringEngine {
             slab: Mutex::new(slab),
             destroying: AtomicBool::new(false),
             waiters: AtomicUsize::new(0),
-            inline_done: Mutex::new(VecDeque::with_capacity(capacity)),
+            inline_done: Mutex::new(EventQueue::with_capacity(capacity)),
             inline_ready: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
             submitting: AtomicUsize::new(0),
@@ -723,7 +769,7 @@ impl UringEngine {
 
     #[inline(always)]
     fn post_inline(&self, ev: IoEvent) {
-        self.inline_done.lock().push_back(ev);
+        self.inline_done.lock().push(ev);
         self.inline_ready.fetch_add(1, Ordering::SeqCst);
     }
 
@@ -779,7 +825,7 @@ impl UringEngine {
         nr: usize,
         wait: Option<(Option<u64>, Option<*const libc::sigset_t>)>,
     ) -> Result<usize> {
-        let mut buf = [IoEvent::default(); 64];
+        let mut buf = [const { core::mem::MaybeUninit::<IoEvent>::uninit() }; 64];
         // Take from the kernel no more events than can be handed on: the
         // caller's array is one range, so its last slot decides.
         let mut room = (nr - got).min(buf.len());
@@ -802,11 +848,12 @@ impl UringEngine {
                 (min, ts, mask) = (1, t, sigmask);
             }
         }
-        let k = aio.reap(min, &mut buf[..room], ts, mask)?;
-        for (j, ev) in buf[..k].iter().enumerate() {
-            // Cannot fail: every slot up to got + room was checked above.
-            events.write(got + j, *ev);
-        }
+        // SAFETY: `buf` holds 64 >= room events.
+        let k = unsafe { aio.reap(min, buf.as_mut_ptr().cast(), room, ts, mask) }?;
+        // SAFETY: reap initialised buf[..k].
+        let kept = unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<IoEvent>(), k) };
+        // Cannot fail: every slot up to got + room was checked above.
+        events.write_all(got, kept);
         self.in_flight.fetch_sub(k, Ordering::AcqRel);
         Ok(got + k)
     }
@@ -965,13 +1012,11 @@ impl UringEngine {
         if self.inline_ready.load(Ordering::Acquire) > 0 {
             let mut done = self.inline_done.lock();
             let room = events.writable(got, nr);
-            let k = (room - got).min(done.len());
+            let k = (room - got).min(done.len);
             if room == start && start < nr {
                 return Err(Errno::EFAULT); // as the ring loop below would
             }
-            for (j, ev) in done.drain(..k).enumerate() {
-                events.write(got + j, ev); // cannot fail: below `room`
-            }
+            done.pop_into(events, got, k); // cannot fail: below `room`
             drop(done);
             got += k;
             self.inline_ready.fetch_sub(k, Ordering::AcqRel);
@@ -1670,41 +1715,12 @@ struct Inline {
 /// # Safety
 /// `iov` must point to `cnt` iovecs readable for the duration of the call;
 /// the buffers they name are the kernel's to check.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn rw_syscall(write: bool, fd: i32, iov: *const libc::iovec, cnt: i32, off: i64, flags: u32) -> i64 {
-    let nr = if write { libc::SYS_pwritev2 } else { libc::SYS_preadv2 };
-    let r: i64;
-    // SAFETY: per this function's contract. The x86_64 syscall ABI: number
-    // in rax, arguments in rdi, rsi, rdx, r10, r8, r9 (the offset whole in
-    // pos_l, pos_h 0), result or -errno in rax; the instruction clobbers
-    // rcx and r11 and no stack. Memory is not declared untouched: the
-    // kernel writes the caller's buffers.
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inlateout("rax") nr => r,
-            in("rdi") i64::from(fd),
-            in("rsi") iov,
-            in("rdx") i64::from(cnt),
-            in("r10") off,
-            in("r8") 0i64,
-            in("r9") i64::from(flags),
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    r
-}
-
-#[cfg(not(target_arch = "x86_64"))]
 unsafe fn rw_syscall(write: bool, fd: i32, iov: *const libc::iovec, cnt: i32, off: i64, flags: u32) -> i64 {
     let nr = if write { libc::SYS_pwritev2 } else { libc::SYS_preadv2 };
     // SAFETY: per this function's contract; on 64-bit targets the offset is
     // passed whole in pos_l, pos_h is 0.
-    let r = unsafe { libc::syscall(nr, fd, iov, cnt, off, 0 as libc::c_long, flags as libc::c_int) };
-    if r < 0 { -i64::from(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)) } else { r }
+    unsafe { sys::raw6(nr, fd as usize, iov as usize, cnt as usize, off as usize, 0, flags as usize) }
 }
 
 /// What a filesystem offers, learned once per device with one fstatfs.
