@@ -21,7 +21,15 @@ pub struct Config {
     /// True when the engine was chosen by LIBAIO_RS_ENGINE rather than defaulted.
     pub engine_from_env: bool,
     pub log: bool,
+    /// How long io_getevents may poll a context's kernel-AIO completions
+    /// before it sleeps (LIBAIO_RS_SPIN_US), in nanoseconds; 0 never polls.
+    pub spin_ns: u64,
 }
+
+/// The default poll before sleeping: long enough for an O_DIRECT read of a
+/// fast device (measured here: 25-45 µs on the ext4 disk), short enough to
+/// cost little where it does not pay (see `UringEngine::spin_until_ready`).
+pub const DEFAULT_SPIN_US: u64 = 50;
 
 pub fn get() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
@@ -38,7 +46,12 @@ pub fn log_line(msg: &str) {
 
 impl Config {
     fn from_env() -> Config {
-        let mut cfg = Config { engine: EngineChoice::Auto, engine_from_env: false, log: false };
+        let mut cfg = Config {
+            engine: EngineChoice::Auto,
+            engine_from_env: false,
+            log: false,
+            spin_ns: DEFAULT_SPIN_US * 1000,
+        };
         // SAFETY: getauxval has no preconditions.
         if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
             return cfg;
@@ -56,6 +69,12 @@ impl Config {
                 "0" | "" => {}
                 "1" => cfg.log = true,
                 _ => warn_bad("LIBAIO_RS_LOG", &v, "0|1", "0"),
+            }
+        }
+        if let Some(v) = var("LIBAIO_RS_SPIN_US") {
+            match v.parse::<u64>() {
+                Ok(us) if us <= 1_000_000 => cfg.spin_ns = us * 1000,
+                _ => warn_bad("LIBAIO_RS_SPIN_US", &v, "0..1000000", &DEFAULT_SPIN_US.to_string()),
             }
         }
         cfg
