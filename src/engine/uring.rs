@@ -68,6 +68,9 @@ const UD_TAG: u64 = 0xff << 56;
 /// How long the shared submission thread spins after the last request
 /// before it sleeps (then io_submit wakes it with one syscall).
 const SQ_THREAD_IDLE_MS: u32 = 10;
+/// The most entries of one ring a submission thread serving several rings
+/// takes per pass (the kernel's IORING_SQPOLL_CAP_ENTRIES_VALUE).
+const SQPOLL_BATCH: usize = 8;
 
 /// The 8 bytes a RESFD completion adds to the eventfd.
 static EVENTFD_ONE: u64 = 1;
@@ -507,6 +510,9 @@ impl UringEngine {
     /// the submission thread in one publication of the tail), waiting for
     /// the submission thread to make room.
     fn push(&self, entries: &[squeue::Entry]) {
+        if entries.len() > 1 {
+            self.room_for_link(entries.len());
+        }
         loop {
             // SAFETY: pushes are serialised by submit_lock (held by the
             // caller); every buffer an entry names stays valid until its
@@ -517,6 +523,33 @@ impl UringEngine {
                 return;
             }
             let _ = self.ring.submitter().squeue_wait();
+        }
+    }
+
+    /// Waits (submit_lock held) until a chain of `n` entries pushed now
+    /// lands in one batch of the submission thread. A thread serving several
+    /// rings takes at most SQPOLL_BATCH entries of a ring per pass, and a
+    /// chain split across passes is no chain: its tail runs at once. The
+    /// fuzzer caught that as an eventfd signalled for a RESFD poll still
+    /// pending. With at most SQPOLL_BATCH - n entries ahead of it when it is
+    /// published (in one tail update), every pass that sees the chain sees
+    /// all of it.
+    fn room_for_link(&self, n: usize) {
+        loop {
+            // SAFETY: under submit_lock (held by the caller); only the
+            // kernel's head is read and our own tail published.
+            let mut sq = unsafe { self.ring.submission_shared() };
+            sq.sync();
+            if sq.len() + n <= SQPOLL_BATCH {
+                return;
+            }
+            std::sync::atomic::fence(Ordering::SeqCst);
+            let sleeping = sq.need_wakeup();
+            drop(sq);
+            if sleeping {
+                let _ = self.ring.submitter().submit();
+            }
+            std::thread::yield_now();
         }
     }
 
