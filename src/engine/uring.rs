@@ -379,11 +379,8 @@ pub struct UringEngine {
     aio: OnceLock<Option<AioRoute>>,
     route_made: AtomicBool,
     nr_events: u32,
-    /// Polls of the kernel-AIO route in a row that ended without a
-    /// completion, and how many waits are left to sleep at once (see
-    /// `spin_until_ready`).
-    spin_misses: AtomicU32,
-    spin_skip: AtomicU32,
+    /// Whether io_getevents polls before it sleeps (see `spin_until_ready`).
+    spin: SpinPolicy,
 }
 
 /// The events of inline requests, oldest first: a ring of IoEvents whose
@@ -430,6 +427,46 @@ impl EventQueue {
         }
         self.buf = bigger;
         self.head = 0;
+    }
+}
+
+/// When io_getevents should poll before it sleeps: always, until
+/// SPIN_MISSES_TOLERATED polls in a row have ended empty; then it sleeps at
+/// once for the next 2^k waits (k = misses beyond that, at most
+/// SPIN_BACKOFF_MAX), polls once more, and so on. A hit starts over. So a
+/// device slower than the poll loses at most one poll per 2^10 waits.
+#[derive(Default)]
+struct SpinPolicy {
+    misses: AtomicU32,
+    skip: AtomicU32,
+}
+
+const SPIN_MISSES_TOLERATED: u32 = 4;
+const SPIN_BACKOFF_MAX: u32 = 10;
+
+impl SpinPolicy {
+    /// Whether this wait polls (a skipped wait counts down the backoff).
+    /// Racy between threads by design: a lost update only moves one poll.
+    fn should_poll(&self) -> bool {
+        let skip = self.skip.load(Ordering::Relaxed);
+        if skip > 0 {
+            self.skip.store(skip - 1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// The outcome of a poll that ran its full length (`hit`: an event came).
+    fn record(&self, hit: bool) {
+        if hit {
+            self.misses.store(0, Ordering::Relaxed);
+            return;
+        }
+        let misses = self.misses.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        if misses >= SPIN_MISSES_TOLERATED {
+            let k = (misses - SPIN_MISSES_TOLERATED).min(SPIN_BACKOFF_MAX);
+            self.skip.store(1 << k, Ordering::Relaxed);
+        }
     }
 }
 
@@ -489,8 +526,7 @@ impl UringEngine {
             aio: OnceLock::new(),
             route_made: AtomicBool::new(false),
             nr_events: nr_events as u32,
-            spin_misses: AtomicU32::new(0),
-            spin_skip: AtomicU32::new(0),
+            spin: SpinPolicy::default(),
             handle,
         };
         if !abi::write_user::<usize>(ctxp as usize, engine.handle.addr) {
@@ -870,9 +906,7 @@ impl UringEngine {
         if spin == 0 {
             return false;
         }
-        let skip = self.spin_skip.load(Ordering::Relaxed);
-        if skip > 0 {
-            self.spin_skip.store(skip - 1, Ordering::Relaxed);
+        if !self.spin.should_poll() {
             return false;
         }
         let start = now_ns();
@@ -880,16 +914,13 @@ impl UringEngine {
         let end = deadline.map_or(limit, |d| d.min(limit));
         loop {
             if aio.ready() || self.inline_ready.load(Ordering::Acquire) > 0 {
-                self.spin_misses.store(0, Ordering::Relaxed);
+                self.spin.record(true);
                 return true;
             }
             let now = now_ns();
             if now >= end || self.dead.load(Ordering::Relaxed) {
                 if now >= limit {
-                    let misses = self.spin_misses.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-                    if misses >= 4 {
-                        self.spin_skip.store(1 << (misses - 4).min(10), Ordering::Relaxed);
-                    }
+                    self.spin.record(false);
                 }
                 return false;
             }
@@ -1917,4 +1948,42 @@ fn remember_route(fd: i32, route: u8) {
 
 fn forget_route(fd: i32) {
     remember_route(fd, ROUTE_RING);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Polls a policy over `outcomes` (one per wait that polls) and returns
+    /// how many waits slept at once in between.
+    fn skipped_between(p: &SpinPolicy, outcomes: &[bool]) -> Vec<u32> {
+        let mut out = Vec::new();
+        for &hit in outcomes {
+            let mut skipped = 0;
+            while !p.should_poll() {
+                skipped += 1;
+            }
+            out.push(skipped);
+            p.record(hit);
+        }
+        out
+    }
+
+    #[test]
+    fn spin_policy_backs_off_on_misses_and_recovers_on_a_hit() {
+        let p = SpinPolicy::default();
+        // Hits never back off.
+        assert_eq!(skipped_between(&p, &[true; 5]), vec![0; 5]);
+        // Four misses are tolerated, then 1, 2, 4, ... waits sleep at once.
+        assert_eq!(skipped_between(&p, &[false; 7]), vec![0, 0, 0, 0, 1, 2, 4]);
+        // The backoff is capped at 2^10.
+        let p = SpinPolicy::default();
+        let s = skipped_between(&p, &[false; 20]);
+        assert_eq!(*s.last().unwrap(), 1 << SPIN_BACKOFF_MAX);
+        // A hit starts over.
+        let p = SpinPolicy::default();
+        skipped_between(&p, &[false; 6]);
+        let s = skipped_between(&p, &[true, false, false, false, false, false]);
+        assert_eq!(s, vec![4, 0, 0, 0, 0, 1]);
+    }
 }
