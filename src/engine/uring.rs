@@ -470,6 +470,32 @@ impl SpinPolicy {
     }
 }
 
+/// Threads of the process polling in io_getevents right now, at most one
+/// fewer than the CPUs it may run on (and at least one).
+static POLLERS: AtomicUsize = AtomicUsize::new(0);
+
+struct PollerSlot;
+
+impl PollerSlot {
+    fn take() -> Option<PollerSlot> {
+        static MAX: OnceLock<usize> = OnceLock::new();
+        let max = *MAX.get_or_init(|| {
+            std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+        });
+        if POLLERS.fetch_add(1, Ordering::AcqRel) >= max {
+            POLLERS.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(PollerSlot)
+    }
+}
+
+impl Drop for PollerSlot {
+    fn drop(&mut self) {
+        POLLERS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Counts a thread inside a call (io_getevents, io_submit) for as long as it lives.
 struct CountGuard<'a>(&'a AtomicUsize);
 
@@ -909,6 +935,8 @@ impl UringEngine {
         if !self.spin.should_poll() {
             return false;
         }
+        // Never every CPU polling: the rest of the process, and others, need them.
+        let Some(_slot) = PollerSlot::take() else { return false };
         let start = now_ns();
         let limit = start.saturating_add(spin);
         let end = deadline.map_or(limit, |d| d.min(limit));

@@ -6,7 +6,9 @@
  * own events and data; with nothing in flight, a 30 ms timeout returns 0
  * no sooner than 30 ms, a 1 µs timeout returns 0 at once, and a signal that
  * arrives 20 ms into an unbounded wait makes it return -EINTR; a read
- * submitted after all that is still delivered.
+ * submitted after all that is still delivered. Then three threads, each
+ * with its own context, wait for depth-1 reads at the same time (only
+ * some of them may poll at once).
  */
 #include "t_util.h"
 #include <pthread.h>
@@ -32,7 +34,7 @@ static void *interrupt_later(void *arg)
 	return NULL;
 }
 
-static unsigned long long rng = 88172645463325252ULL;
+static __thread unsigned long long rng = 88172645463325252ULL;
 static long next_block(void)
 {
 	rng ^= rng << 13;
@@ -66,6 +68,20 @@ static void read_batch(io_context_t ctx, int fd, int n, char *bufs)
 		T_ASSERT(i >= 0 && i < n && evs[k].obj == &cbs[i] && evs[k].res == BS);
 		T_ASSERTF(t_check(bufs + i * BS, BS, 3, (size_t)blk[i] * BS), "wrong data");
 	}
+}
+
+static int shared_fd;
+
+static void *reader(void *arg)
+{
+	rng += (uintptr_t)arg * 7919;
+	io_context_t ctx = t_setup(4);
+	char *bufs = t_aligned(4 * BS);
+	for (int i = 0; i < 100; i++)
+		read_batch(ctx, shared_fd, 1, bufs);
+	t_destroy(ctx);
+	free(bufs);
+	return NULL;
 }
 
 int main(void)
@@ -115,5 +131,13 @@ int main(void)
 	read_batch(ctx, fd, 1, bufs);
 	printf("a read after that: delivered\n");
 	t_destroy(ctx);
+
+	shared_fd = fd;
+	pthread_t th3[3];
+	for (int i = 0; i < 3; i++)
+		T_ASSERT(pthread_create(&th3[i], NULL, reader, (void *)(uintptr_t)(i + 1)) == 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(th3[i], NULL);
+	printf("3 threads x 100 waits on their own contexts: every event and its data\n");
 	return 0;
 }
