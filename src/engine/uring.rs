@@ -471,7 +471,8 @@ impl SpinPolicy {
 }
 
 /// Threads of the process polling in io_getevents right now, at most one
-/// fewer than the CPUs it may run on (and at least one).
+/// fewer than the CPUs it may run on (none on a single CPU, where a poller
+/// would only hold up the work that completes the I/O).
 static POLLERS: AtomicUsize = AtomicUsize::new(0);
 
 struct PollerSlot;
@@ -480,7 +481,7 @@ impl PollerSlot {
     fn take() -> Option<PollerSlot> {
         static MAX: OnceLock<usize> = OnceLock::new();
         let max = *MAX.get_or_init(|| {
-            std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+            std::thread::available_parallelism().map_or(0, |n| n.get() - 1)
         });
         if POLLERS.fetch_add(1, Ordering::AcqRel) >= max {
             POLLERS.fetch_sub(1, Ordering::AcqRel);
