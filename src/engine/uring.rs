@@ -598,22 +598,28 @@ impl UringEngine {
     /// published (in one tail update), every pass that sees the chain sees
     /// all of it.
     fn room_for_link(&self, n: usize) {
-        loop {
-            // SAFETY: under submit_lock (held by the caller); only the
-            // kernel's head is read and our own tail published.
-            let mut sq = unsafe { self.ring.submission_shared() };
-            sq.sync();
-            if sq.len() + n <= SQPOLL_BATCH {
-                return;
-            }
-            std::sync::atomic::fence(Ordering::SeqCst);
-            let sleeping = sq.need_wakeup();
-            drop(sq);
-            if sleeping {
-                let _ = self.ring.submitter().submit();
-            }
+        while !self.sq_holds_at_most(SQPOLL_BATCH - n) {
             std::thread::yield_now();
         }
+    }
+
+    /// Whether at most `max` entries wait in the submission queue; if not,
+    /// wakes the submission thread should it sleep. Called under submit_lock.
+    fn sq_holds_at_most(&self, max: usize) -> bool {
+        // SAFETY: under submit_lock (held by the caller); only the kernel's
+        // head is read and our own tail published.
+        let mut sq = unsafe { self.ring.submission_shared() };
+        sq.sync();
+        if sq.len() <= max {
+            return true;
+        }
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let sleeping = sq.need_wakeup();
+        drop(sq);
+        if sleeping {
+            let _ = self.ring.submitter().submit();
+        }
+        false
     }
 
     /// Publishes the pushed entries and wakes the submission thread if it sleeps.
@@ -1150,14 +1156,14 @@ impl UringEngine {
             // SAFETY: as above.
             cq = unsafe { self.ring.completion_shared() };
         }
-        let start = got;
+        // copy_to_user of the first event would fail: -EFAULT, events or not.
+        if got < nr && !events.can_write(got) {
+            return Err(Errno::EFAULT);
+        }
         if self.inline_ready.load(Ordering::Acquire) > 0 {
             let mut done = self.inline_done.lock();
             let room = events.writable(got, nr);
             let k = (room - got).min(done.len);
-            if room == start && start < nr {
-                return Err(Errno::EFAULT); // as the ring loop below would
-            }
             done.pop_into(events, got, k); // cannot fail: below `room`
             drop(done);
             got += k;
@@ -1165,9 +1171,6 @@ impl UringEngine {
             self.in_flight.fetch_sub(k, Ordering::Release);
         }
         if got >= nr || (stash.is_none() && cq.is_empty()) {
-            if got == start && got < nr && !events.can_write(got) {
-                return Err(Errno::EFAULT);
-            }
             return Ok(got);
         }
         let mut slab = self.slab.lock();
@@ -1175,9 +1178,6 @@ impl UringEngine {
         // taken only while there is room for its event.
         while got < nr {
             if !events.can_write(got) {
-                if got == start {
-                    return Err(Errno::EFAULT);
-                }
                 break;
             }
             let Some(cqe) = stash.take().or_else(|| cq.next()) else { break };
@@ -1245,20 +1245,13 @@ impl UringEngine {
     /// Waits until the submission thread has taken every queued entry.
     fn wait_consumed(&self) {
         loop {
-            let _g = self.submit_lock.lock();
-            // SAFETY: under submit_lock; only the kernel's head is read.
-            let mut sq = unsafe { self.ring.submission_shared() };
-            sq.sync();
-            if sq.is_empty() {
+            let consumed = {
+                let _g = self.submit_lock.lock();
+                self.sq_holds_at_most(0)
+            };
+            if consumed {
                 return;
             }
-            std::sync::atomic::fence(Ordering::SeqCst);
-            let sleeping = sq.need_wakeup();
-            drop(sq);
-            if sleeping {
-                let _ = self.ring.submitter().submit();
-            }
-            drop(_g);
             std::thread::yield_now();
         }
     }
@@ -1274,10 +1267,10 @@ impl UringEngine {
     /// (performed here, see `fast_inline`) or kernel AIO (reserved and left
     /// for the caller to pass on as one run), and stops, with no effect on
     /// that iocb, at the first one that needs a closer look. Returns where
-    /// it stopped, how many were performed inline, whether any was, and the
-    /// length of the kernel-AIO run that ends where it stopped.
+    /// it stopped, how many were performed inline, and the length of the
+    /// kernel-AIO run that ends where it stopped.
     #[inline(always)]
-    fn submit_fast(&self, iocbs: IocbList, nr: usize) -> (usize, usize, bool, usize) {
+    fn submit_fast(&self, iocbs: IocbList, nr: usize) -> (usize, usize, usize) {
         let (mut i, mut done, mut run) = (0, 0, 0);
         while i < nr {
             let Ok(p) = iocbs.get(i) else { break };
@@ -1308,14 +1301,22 @@ impl UringEngine {
             }
             i += 1;
         }
-        (i, done, done > 0, run)
+        (i, done, run)
     }
 
     /// io_submit's general path for iocbs [from, nr): every check in the
-    /// kernel's order, every route. Returns how many were accepted, the
-    /// error that stopped the batch, and whether any was performed inline.
+    /// kernel's order, every route. Iocbs [run_start, from) are a run for
+    /// the kernel-AIO route already reserved (by `submit_fast`). Returns how
+    /// many were accepted, the error that stopped the batch, and whether any
+    /// was performed inline.
     #[inline(never)]
-    fn submit_general(&self, iocbs: IocbList, from: usize, nr: usize) -> (usize, Option<Errno>, bool) {
+    fn submit_general(
+        &self,
+        iocbs: IocbList,
+        run_start: usize,
+        from: usize,
+        nr: usize,
+    ) -> (usize, Option<Errno>, bool) {
         // Filled only by the slow path: the fast one looks at no descriptor.
         let mut fds: Option<FdCache> = None;
         let mut entries = Entries::None;
@@ -1327,7 +1328,7 @@ impl UringEngine {
         let mut submit_guard = None;
         // A run of consecutive iocbs for the kernel-AIO route, passed on in
         // one io_submit when the run ends; their room is already reserved.
-        let mut run: Option<usize> = None;
+        let mut run: Option<usize> = (run_start < from).then_some(run_start);
         let mut i = from;
         while i < nr {
             // Each iocb is read once; a bad pointer is the kernel's -EFAULT.
@@ -1461,21 +1462,19 @@ impl Engine for UringEngine {
         let nr = (nr as usize).min(self.ring_nr);
         // The common batch first: iocbs of descriptors with a cached route
         // that go inline or to the kernel-AIO route, with nothing unusual.
-        let (mut i, mut done, mut inlined, run) = self.submit_fast(iocbs, nr);
+        let (i, mut done, run) = self.submit_fast(iocbs, nr);
+        let mut inlined = done > 0;
         let mut first_err = None;
-        if run > 0 {
+        if i < nr {
+            // The general path carries on, the fast path's kernel-AIO run included.
+            let (n, err, inl) = self.submit_general(iocbs, i - run, i, nr);
+            done += n;
+            first_err = err;
+            inlined |= inl;
+        } else if run > 0 {
             let (n, err) = self.flush_run(iocbs, i - run, i);
             done += n;
-            if n < run {
-                first_err = err;
-                i = nr; // the kernel stopped the batch here
-            }
-        }
-        if i < nr {
-            let (n, err, inl) = self.submit_general(iocbs, i, nr);
-            done += n;
-            first_err = first_err.or(err);
-            inlined |= inl;
+            first_err = err;
         }
         if self.route_made.load(Ordering::Acquire) && self.route_made.swap(false, Ordering::SeqCst) {
             self.wake_waiters();
