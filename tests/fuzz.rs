@@ -222,13 +222,7 @@ fn run_seed(s: &Setup, seed: u64) -> Option<String> {
 
 /// The exit codes if they differ, the first differing line, and stderr.
 fn first_difference(want: &Outcome, got: &Outcome) -> String {
-    let mut s = String::new();
-    if want.code != got.code {
-        s.push_str(&format!(
-            "    exit: oracle {:?}, got {:?} (-1000 = timeout, negative = signal)\n",
-            want.code, got.code
-        ));
-    }
+    let mut s = common::exit_difference(want, got);
     let (w, g): (Vec<_>, Vec<_>) = (want.stdout.lines().collect(), got.stdout.lines().collect());
     if let Some(i) = (0..w.len().max(g.len())).find(|&i| w.get(i) != g.get(i)) {
         // The step that produced the line: the nearest line starting with a number.

@@ -146,16 +146,21 @@ pub fn run(
     Ok(Outcome { code, stdout, stderr })
 }
 
+/// The report line for differing exit codes, or nothing.
+pub fn exit_difference(want: &Outcome, got: &Outcome) -> String {
+    if want.code == got.code {
+        return String::new();
+    }
+    format!(
+        "    exit: oracle {:?}, got {:?} (-1000 = timeout, negative = signal)\n",
+        want.code, got.code
+    )
+}
+
 /// Every line where `got` differs from `want`, plus the exit codes and
 /// `got`'s stderr.
 pub fn diff(want: &Outcome, got: &Outcome) -> String {
-    let mut s = String::new();
-    if want.code != got.code {
-        s.push_str(&format!(
-            "    exit: oracle {:?}, got {:?} (-1000 = timeout, negative = signal)\n",
-            want.code, got.code
-        ));
-    }
+    let mut s = exit_difference(want, got);
     let (w, g): (Vec<_>, Vec<_>) = (want.stdout.lines().collect(), got.stdout.lines().collect());
     for i in 0..w.len().max(g.len()) {
         let (a, b) = (w.get(i).copied(), g.get(i).copied());
