@@ -324,14 +324,18 @@ impl SigmaskPtr {
 const USER_TOP: usize = 1 << 47;
 
 /// Whether `[addr, addr+len)` lies in the user half and outside page 0.
+#[inline(always)]
 pub fn is_user_range(addr: usize, len: usize) -> bool {
-    addr >= 4096 && addr.checked_add(len).is_some_and(|end| end <= USER_TOP)
+    // One unsigned compare for a constant `len`: an address below 4096
+    // wraps to a huge value.
+    len <= USER_TOP - 4096 && addr.wrapping_sub(4096) <= USER_TOP - 4096 - len
 }
 
 /// The kernel's access_ok for a buffer the kernel will use: the range ends
 /// at or below the top of user space (NULL with length 0 is fine).
+#[inline(always)]
 pub fn access_ok(addr: u64, len: u64) -> bool {
-    addr.checked_add(len).is_some_and(|end| end <= USER_TOP as u64)
+    len <= USER_TOP as u64 && addr <= USER_TOP as u64 - len
 }
 
 /// Copies a `T` from an untrusted address without risking a fault: the

@@ -6,11 +6,15 @@
 //! its parent's context, which kernel AIO answers with -EINVAL.
 
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 /// The wiped-on-fork cell, or None if the page could not be set up (then
 /// `current()` falls back to getpid, which is correct but costs a syscall).
 static CELL: LazyLock<Option<&'static AtomicU64>> = LazyLock::new(map_cell);
+
+/// The same cell once mapped, for `is_current`: one load instead of the
+/// LazyLock's state check and the Option.
+static CELL_PTR: AtomicPtr<AtomicU64> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Survives fork (ordinary memory), so a child's new epoch differs from every
 /// epoch its ancestors handed out.
@@ -37,9 +41,24 @@ fn map_cell() -> Option<&'static AtomicU64> {
         unsafe { libc::munmap(p, 4096) };
         return None;
     }
+    CELL_PTR.store(p.cast(), Ordering::Release);
     // SAFETY: the page is mapped for the rest of the process, zero-filled,
     // suitably aligned, and only ever accessed through this atomic.
     Some(unsafe { &*(p as *const AtomicU64) })
+}
+
+/// Whether `epoch` (from `current`) is the calling process's: the check
+/// every call on a context makes.
+#[inline(always)]
+pub fn is_current(epoch: u64) -> bool {
+    let p = CELL_PTR.load(Ordering::Acquire);
+    if p.is_null() {
+        return current() == epoch;
+    }
+    // SAFETY: CELL_PTR is only ever the page map_cell mapped and never
+    // unmaps; the page is only accessed through this atomic. A forked
+    // child reads 0 there (MADV_WIPEONFORK), which is no epoch.
+    unsafe { (*p).load(Ordering::Acquire) == epoch }
 }
 
 /// The epoch of the calling process: equal values mean "same process".

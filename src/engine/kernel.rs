@@ -155,7 +155,7 @@ impl KernelEngine {
     }
 
     fn ring_header(&self) -> Option<AioRingHeader> {
-        if fork::current() != self.epoch {
+        if !fork::is_current(self.epoch) {
             // A forked child: the ring may or may not be mapped here (6.18
             // still maps it, newer kernels do not), so read it the checked way.
             return abi::read_user::<AioRingHeader>(self.ctx);

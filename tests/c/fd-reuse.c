@@ -1,11 +1,13 @@
 /* Description: a descriptor number closed and reused for another kind of file.
  *
- * Before each step a tmpfs file is read through the number a few times (an
- * engine may remember what that number was); then the number is given, with
- * dup2, to something else: a pipe holding data (read, not -ESPIPE), a
- * directory (-EINVAL from io_submit), a tmpfs file opened read-only (a write
- * gets -EBADF from io_submit), an ext4 file (reads its own bytes), a closed
- * number (-EBADF), another tmpfs file.
+ * Before each step a file is read through the number a few times (an engine
+ * may remember what that number was): a tmpfs file in the first pass, a
+ * buffered ext4 file in the second (reads an io_uring engine queues, writes
+ * it may perform at once). Then the number is given, with dup2, to something
+ * else: a pipe holding data (read, not -ESPIPE), a directory (-EINVAL from
+ * io_submit), a file opened read-only (a write gets -EBADF from io_submit),
+ * one opened write-only (so does a read), an ext4 file (reads its own
+ * bytes), a closed number (-EBADF), another tmpfs file.
  * Each step prints io_submit's result and the events.
  */
 #include "t_util.h"
@@ -40,13 +42,15 @@ static void own(int fd)
 	T_ASSERT(close(fd) == 0);
 }
 
-/* Puts a tmpfs file at FD and reads it a few times. */
+static int prime_ext4;
+
+/* Puts the pass's kind of file at FD and reads it a few times. */
 static void prime(void)
 {
-	int shm = t_tmpfile_in("/dev/shm", "reuse", O_RDWR);
-	T_ASSERTF(shm >= 0, "tmpfs: %s", t_err(shm));
-	t_write_pattern(shm, 8192, 5);
-	own(shm);
+	int f = prime_ext4 ? t_tmpfile("reuse-prime") : t_tmpfile_in("/dev/shm", "reuse", O_RDWR);
+	T_ASSERTF(f >= 0, "prime: %s", t_err(f));
+	t_write_pattern(f, 8192, 5);
+	own(f);
 	for (int i = 0; i < 3; i++) {
 		struct iocb cb, *list[1] = { &cb };
 		struct io_event ev;
@@ -57,13 +61,12 @@ static void prime(void)
 	}
 }
 
-int main(void)
+static void pass(void)
 {
-	ctx = t_setup(8);
-
 	prime();
-	read_once("tmpfs", 1);
+	read_once("primed file", 1);
 	int ro = t_reopen(FD, O_RDONLY);
+	int wo = t_reopen(FD, O_WRONLY);
 
 	/* A pipe holding data: read it, not -ESPIPE. (An empty pipe would block
 	 * kernel AIO inside io_submit, so the data is there first.) */
@@ -96,9 +99,13 @@ int main(void)
 	{
 		struct iocb cb, *list[1] = { &cb };
 		io_prep_pwrite(&cb, FD, buf, 512, 0);
-		printf("read-only tmpfs, write: io_submit %s\n", t_err(T_CALL(io_submit(ctx, 1, list))));
+		printf("read-only file, write: io_submit %s\n", t_err(T_CALL(io_submit(ctx, 1, list))));
 	}
-	read_once("read-only tmpfs", 1);
+	read_once("read-only file", 1);
+
+	prime();
+	own(wo);
+	read_once("write-only file", 1);
 
 	prime();
 	int ext = t_tmpfile("reuse");
@@ -116,7 +123,15 @@ int main(void)
 	t_write_pattern(shm, 8192, 13);
 	own(shm);
 	read_once("another tmpfs file", 1);
+}
 
+int main(void)
+{
+	ctx = t_setup(8);
+	for (prime_ext4 = 0; prime_ext4 < 2; prime_ext4++) {
+		printf("-- primed with a %s file\n", prime_ext4 ? "buffered ext4" : "tmpfs");
+		pass();
+	}
 	t_destroy(ctx);
 	return 0;
 }

@@ -24,13 +24,16 @@ use std::sync::{Mutex as StdMutex, OnceLock};
 
 use io_uring::types::{CancelBuilder, Fd, FsyncFlags};
 use io_uring::{EnterFlags, IoUring, Probe, opcode, squeue};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::abi::{self, EventsOut, IoEvent, Iocb, IocbList, IocbPtr};
 use crate::engine::aio_route::AioRoute;
 use crate::engine::kernel::{sys, AioRingHeader};
 use crate::engine::{Engine, Wait};
 use crate::errno::{Errno, Result};
+
+mod inline_events;
+use inline_events::InlineEvents;
 use crate::fork;
 
 /// The magic in the handle's aio_ring header. Deliberately not kernel AIO's
@@ -324,6 +327,22 @@ struct Slab {
 }
 
 impl Slab {
+    /// Takes a slot for a plain request of the ring (no RESFD, no NOWAIT).
+    #[inline(always)]
+    fn take(&mut self, iocb: u64, data: u64, opcode: u16) -> Option<u32> {
+        let idx = self.free.pop()?;
+        let s = &mut self.slots[idx as usize];
+        s.iocb = iocb;
+        s.data = data;
+        s.opcode = opcode;
+        s.io_pending = true;
+        s.cancelled = false;
+        s.nowait_unsupported = false;
+        s.resfd_pending = false;
+        s.resfd_dup = -1;
+        Some(idx)
+    }
+
     fn release_if_done(&mut self, i: u32) {
         let s = &mut self.slots[i as usize];
         if !s.io_pending && !s.resfd_pending {
@@ -362,9 +381,8 @@ pub struct UringEngine {
     /// after each has been woken and has left.
     waiters: AtomicUsize,
     /// Events of requests performed inline by io_submit (see `Inline`),
-    /// reaped before the completion queue. Never longer than `capacity`.
-    inline_done: Mutex<EventQueue>,
-    inline_ready: AtomicUsize,
+    /// reaped before the completion queue.
+    inline_done: InlineEvents,
     /// Threads asleep in io_uring_enter waiting for completions: an inline
     /// completion must wake them with a completion of its own (a NOP).
     sleepers: AtomicUsize,
@@ -381,53 +399,6 @@ pub struct UringEngine {
     nr_events: u32,
     /// Whether io_getevents polls before it sleeps (see `spin_until_ready`).
     spin: SpinPolicy,
-}
-
-/// The events of inline requests, oldest first: a ring of IoEvents whose
-/// size is a power of two, at least the context's capacity (every queued
-/// event holds a reserved place in flight, so it never fills; it grows if
-/// it ever would).
-struct EventQueue {
-    buf: Vec<IoEvent>,
-    head: usize,
-    len: usize,
-}
-
-impl EventQueue {
-    fn with_capacity(n: usize) -> EventQueue {
-        EventQueue { buf: vec![IoEvent::default(); n.max(1).next_power_of_two()], head: 0, len: 0 }
-    }
-
-    #[inline(always)]
-    fn push(&mut self, ev: IoEvent) {
-        if self.len == self.buf.len() {
-            self.grow();
-        }
-        let mask = self.buf.len() - 1;
-        self.buf[(self.head + self.len) & mask] = ev;
-        self.len += 1;
-    }
-
-    /// Moves the `k` oldest events (k <= len) to `events[at..at + k]`, which
-    /// the caller found writable.
-    fn pop_into(&mut self, events: EventsOut, at: usize, k: usize) {
-        let k = k.min(self.len);
-        let first = k.min(self.buf.len() - self.head);
-        events.write_all(at, &self.buf[self.head..self.head + first]);
-        events.write_all(at + first, &self.buf[..k - first]);
-        self.head = (self.head + k) & (self.buf.len() - 1);
-        self.len -= k;
-    }
-
-    #[cold]
-    fn grow(&mut self) {
-        let mut bigger = vec![IoEvent::default(); self.buf.len() * 2];
-        for (i, slot) in bigger.iter_mut().take(self.len).enumerate() {
-            *slot = self.buf[(self.head + i) & (self.buf.len() - 1)];
-        }
-        self.buf = bigger;
-        self.head = 0;
-    }
 }
 
 /// When io_getevents should poll before it sleeps: always, until
@@ -545,8 +516,7 @@ impl UringEngine {
             slab: Mutex::new(slab),
             destroying: AtomicBool::new(false),
             waiters: AtomicUsize::new(0),
-            inline_done: Mutex::new(EventQueue::with_capacity(capacity)),
-            inline_ready: AtomicUsize::new(0),
+            inline_done: InlineEvents::new(capacity),
             sleepers: AtomicUsize::new(0),
             submitting: AtomicUsize::new(0),
             ring_pending: AtomicUsize::new(0),
@@ -563,7 +533,7 @@ impl UringEngine {
     }
 
     fn usable(&self) -> Result<()> {
-        if self.epoch != fork::current() || self.dead.load(Ordering::SeqCst) {
+        if !fork::is_current(self.epoch) || self.dead.load(Ordering::SeqCst) {
             return Err(Errno(libc::EINVAL));
         }
         Ok(())
@@ -620,6 +590,19 @@ impl UringEngine {
             let _ = self.ring.submitter().submit();
         }
         false
+    }
+
+    /// Ends a batch of pushes: publishes them, releases submit_lock, and
+    /// makes sure a thread asleep on the kernel-AIO route will hear of
+    /// their completions.
+    fn publish(&self, guard: MutexGuard<'_, ()>) {
+        self.kick();
+        drop(guard);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            if let Some(Some(aio)) = self.aio.get() {
+                aio.arm_bridge();
+            }
+        }
     }
 
     /// Publishes the pushed entries and wakes the submission thread if it sleeps.
@@ -755,7 +738,7 @@ impl UringEngine {
         }
         let fd = cb.aio_fildes as i32;
         match cached_route(fd) {
-            ROUTE_RING => match fds.get_or_insert_with(FdCache::default).get(fd) {
+            ROUTE_UNKNOWN => match fds.get_or_insert_with(FdCache::default).get(fd) {
                 Ok(info) => {
                     let r = fd_route(fd, info);
                     remember_route(fd, r);
@@ -812,30 +795,48 @@ impl UringEngine {
     /// effect. Returns whether the request was performed and its event posted.
     #[inline(always)]
     fn fast_inline(&self, p: IocbPtr, cb: &Iocb, route: u8) -> bool {
-        let write = match cb.aio_lio_opcode {
-            IOCB_CMD_PREAD | IOCB_CMD_PREADV => false,
-            IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV => true,
-            _ => return false,
+        match inline_kind(cb, route) {
+            Some((write, false)) if plain_buffer(cb) => {
+                let iov = one_iovec(cb);
+                self.fast_inline_run(p, cb, write, &raw const iov, 1)
+            }
+            Some((write, true)) => self.fast_inline_vectored(p, cb, write),
+            _ => false,
+        }
+    }
+
+    /// The ring's fast path: a PREAD or PWRITE of a descriptor whose cached
+    /// route is the ring (or, for a read, inline writes only), with nothing
+    /// unusual, queued after the slow path's checks made the cheap way (see
+    /// `ring_fast_ok`). Anything else goes to the slow path with no effect
+    /// here. Called with a place reserved; takes `queued` (submit_lock) at
+    /// the first push; returns whether the request was queued.
+    #[inline(always)]
+    fn fast_ring<'a>(&'a self, p: IocbPtr, cb: &Iocb, route: u8, queued: &mut Option<MutexGuard<'a, ()>>) -> bool {
+        ring_fast_ok(cb, route) && self.queue_plain(p, cb, queued)
+    }
+
+    /// Queues a PREAD or PWRITE that passed `ring_fast_ok`: takes a slot,
+    /// clears the key, pushes the entry. False, with no effect, if no slot
+    /// is free (the slow path then says -EAGAIN).
+    #[inline(always)]
+    fn queue_plain<'a>(&'a self, p: IocbPtr, cb: &Iocb, queued: &mut Option<MutexGuard<'a, ()>>) -> bool {
+        let op = cb.aio_lio_opcode;
+        let Some(idx) = self.slab.lock().take(p.addr(), cb.aio_data, op) else { return false };
+        p.clear_key();
+        let fd = Fd(cb.aio_fildes as i32);
+        let len = cb.aio_nbytes as u32;
+        let flags = (cb.aio_rw_flags & !RWF_HIPRI) as i32;
+        let off = cb.aio_offset as u64;
+        let entry = if op == IOCB_CMD_PWRITE {
+            opcode::Write::new(fd, cb.aio_buf as *const u8, len).offset(off).rw_flags(flags).build()
+        } else {
+            opcode::Read::new(fd, cb.aio_buf as *mut u8, len).offset(off).rw_flags(flags).build()
         };
-        match route {
-            ROUTE_INLINE => {}
-            ROUTE_INLINE_WRITES if write => {}
-            _ => return false,
-        }
-        if cb.aio_flags != 0 || cb.aio_rw_flags & !RWF_FAST != 0 || cb.aio_offset < 0 {
-            return false;
-        }
-        if matches!(cb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV) {
-            return self.fast_inline_vectored(p, cb, write);
-        }
-        if cb.aio_nbytes > MAX_RW_COUNT
-            || !abi::access_ok(cb.aio_buf, cb.aio_nbytes)
-            || cb.aio_offset.checked_add(cb.aio_nbytes as i64).is_none()
-        {
-            return false;
-        }
-        let iov = libc::iovec { iov_base: cb.aio_buf as *mut libc::c_void, iov_len: cb.aio_nbytes as usize };
-        self.fast_inline_run(p, cb, write, &raw const iov, 1)
+        queued.get_or_insert_with(|| self.submit_lock.lock());
+        self.ring_pending.fetch_add(1, Ordering::AcqRel);
+        self.push(&[entry.user_data(UD_IO | u64::from(idx))]);
+        true
     }
 
     /// `fast_inline` for PREADV/PWRITEV of up to FAST_IOVECS iovecs.
@@ -878,8 +879,7 @@ impl UringEngine {
 
     #[inline(always)]
     fn post_inline(&self, ev: IoEvent) {
-        self.inline_done.lock().push(ev);
-        self.inline_ready.fetch_add(1, Ordering::SeqCst);
+        self.inline_done.post(ev);
     }
 
     /// Performs an inline request with the synchronous syscall kernel AIO's
@@ -915,12 +915,18 @@ impl UringEngine {
     }
 
     /// Wakes the threads asleep in io_uring_enter after inline completions.
+    #[inline(always)]
     fn wake_sleepers(&self) {
         if self.sleepers.load(Ordering::SeqCst) > 0 {
-            match self.aio.get() {
-                Some(Some(aio)) => aio.wake(),
-                _ => self.wake_waiters(),
-            }
+            self.wake_sleepers_now();
+        }
+    }
+
+    #[inline(never)]
+    fn wake_sleepers_now(&self) {
+        match self.aio.get() {
+            Some(Some(aio)) => aio.wake(),
+            _ => self.wake_waiters(),
         }
     }
 
@@ -948,7 +954,7 @@ impl UringEngine {
         let limit = start.saturating_add(spin);
         let end = deadline.map_or(limit, |d| d.min(limit));
         loop {
-            if aio.ready() || self.inline_ready.load(Ordering::Acquire) > 0 {
+            if aio.ready() || self.inline_done.ready(Ordering::Acquire) > 0 {
                 self.spin.record(true);
                 return true;
             }
@@ -1160,14 +1166,12 @@ impl UringEngine {
         if got < nr && !events.can_write(got) {
             return Err(Errno::EFAULT);
         }
-        if self.inline_ready.load(Ordering::Acquire) > 0 {
-            let mut done = self.inline_done.lock();
-            let room = events.writable(got, nr);
-            let k = (room - got).min(done.len);
-            done.pop_into(events, got, k); // cannot fail: below `room`
-            drop(done);
+        let ready = self.inline_done.ready(Ordering::Acquire);
+        if ready > 0 && got < nr {
+            let room = events.writable(got, (got + ready).min(nr));
+            // Cannot fail to write: below `room`, under reap_lock.
+            let k = self.inline_done.take_into(events, got, room - got);
             got += k;
-            self.inline_ready.fetch_sub(k, Ordering::AcqRel);
             self.in_flight.fetch_sub(k, Ordering::Release);
         }
         if got >= nr || (stash.is_none() && cq.is_empty()) {
@@ -1270,38 +1274,131 @@ impl UringEngine {
     /// it stopped, how many were performed inline, and the length of the
     /// kernel-AIO run that ends where it stopped.
     #[inline(always)]
-    fn submit_fast(&self, iocbs: IocbList, nr: usize) -> (usize, usize, usize) {
-        let (mut i, mut done, mut run) = (0, 0, 0);
-        while i < nr {
-            let Ok(p) = iocbs.get(i) else { break };
+    fn submit_fast(&self, iocbs: IocbList, nr: usize) -> Fast {
+        let mut f = Fast { end: 0, accepted: 0, inlined: false, run: 0 };
+        // Taken at the first request queued to the ring, kept for the batch.
+        let mut queued: Option<MutexGuard<'_, ()>> = None;
+        while f.end < nr {
+            let Ok(p) = iocbs.get(f.end) else { break };
             let Ok(cb) = p.read() else { break };
-            if cb.aio_reserved2 != 0 {
+            if cb.aio_reserved2 != 0
+                || !matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV)
+            {
                 break;
             }
-            let route = match cb.aio_lio_opcode {
-                IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV => {
-                    cached_route(cb.aio_fildes as i32)
-                }
-                _ => break,
-            };
+            let route = cached_route(cb.aio_fildes as i32);
             if route == ROUTE_KERNEL {
                 if !matches!(self.aio.get(), Some(Some(_))) || !self.reserve() {
                     break;
                 }
-                run += 1;
+                f.run += 1;
             } else {
-                if run > 0 || route == ROUTE_RING || !self.reserve() {
+                // Other routes only before a kernel-AIO run: a run that
+                // stops short must stop the batch where it stopped.
+                if f.run > 0 || route == ROUTE_UNKNOWN || !self.reserve() {
                     break;
                 }
-                if !self.fast_inline(p, &cb, route) {
+                if self.fast_inline(p, &cb, route) {
+                    f.inlined = true;
+                } else if !self.fast_ring(p, &cb, route, &mut queued) {
                     self.in_flight.fetch_sub(1, Ordering::AcqRel);
                     break;
                 }
-                done += 1;
+                f.accepted += 1;
             }
-            i += 1;
+            f.end += 1;
         }
-        (i, done, run)
+        if let Some(g) = queued {
+            self.publish(g);
+        }
+        f
+    }
+
+    /// io_submit of `nr` iocbs (the context checked), out of line: the
+    /// batch of one above stays small enough to keep in registers.
+    #[inline(never)]
+    fn submit_batch(&self, iocbs: IocbList, nr: usize) -> Result<usize> {
+        // The common batch first: iocbs of descriptors with a cached route
+        // that go inline or to the kernel-AIO route, with nothing unusual.
+        let Fast { end: i, accepted: mut done, mut inlined, run } = self.submit_fast(iocbs, nr);
+        let mut first_err = None;
+        if i < nr {
+            // The general path carries on, the fast path's kernel-AIO run included.
+            let (n, err, inl) = self.submit_general(iocbs, i - run, i, nr);
+            done += n;
+            first_err = err;
+            inlined |= inl;
+        } else if run > 0 {
+            let (n, err) = self.flush_run(iocbs, i - run, i);
+            done += n;
+            first_err = err;
+        }
+        if self.route_made.load(Ordering::Acquire) && self.route_made.swap(false, Ordering::SeqCst) {
+            self.wake_waiters();
+        }
+        if inlined {
+            self.wake_sleepers();
+        }
+        match (done, first_err) {
+            (0, Some(e)) => Err(e),
+            (n, _) => Ok(n),
+        }
+    }
+
+    /// `submit_fast` for a batch of one, the most common io_submit (fio at
+    /// iodepth_batch 1, most databases' single reads): the same routes with
+    /// none of the batch's bookkeeping. None, with no effect, where the
+    /// batch paths must decide.
+    #[inline(always)]
+    fn submit_single(&self, iocbs: IocbList) -> Option<Result<usize>> {
+        let p = iocbs.get(0).ok()?;
+        let cb = p.read().ok()?;
+        if cb.aio_reserved2 != 0
+            || !matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV)
+        {
+            return None;
+        }
+        let route = cached_route(cb.aio_fildes as i32);
+        if route == ROUTE_UNKNOWN {
+            return None;
+        }
+        if route == ROUTE_KERNEL {
+            let Some(Some(aio)) = self.aio.get() else { return None };
+            if !self.reserve() {
+                return None;
+            }
+            let r = aio.submit(iocbs.raw(), 1);
+            if r != 1 {
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            }
+            return Some(Errno::from_ret(r).map(|n| n as usize));
+        }
+        // The checks first, then the place in flight: no register has to
+        // survive the reservation's compare-and-swap loop.
+        if let Some((write, false)) = inline_kind(&cb, route) {
+            if !plain_buffer(&cb) || !self.reserve() {
+                return None;
+            }
+            let iov = one_iovec(&cb);
+            if !self.fast_inline_run(p, &cb, write, &raw const iov, 1) {
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                return None;
+            }
+            self.wake_sleepers();
+            return Some(Ok(1));
+        }
+        if !ring_fast_ok(&cb, route) || !self.reserve() {
+            return None;
+        }
+        let mut queued = None;
+        if !self.queue_plain(p, &cb, &mut queued) {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        if let Some(g) = queued {
+            self.publish(g);
+        }
+        Some(Ok(1))
     }
 
     /// io_submit's general path for iocbs [from, nr): every check in the
@@ -1322,7 +1419,7 @@ impl UringEngine {
         let mut entries = Entries::None;
         let mut done = 0;
         let mut first_err = None;
-        let (mut pushed, mut inlined) = (false, false);
+        let mut inlined = false;
         // Taken for the first queued request and kept for the batch; inline
         // requests run without it, so they never hold up other submitters.
         let mut submit_guard = None;
@@ -1368,7 +1465,6 @@ impl UringEngine {
                     submit_guard.get_or_insert_with(|| self.submit_lock.lock());
                     self.ring_pending.fetch_add(1, Ordering::AcqRel);
                     self.push(entries.as_slice());
-                    pushed = true;
                 }
                 Ok(Route::Inline(io)) => {
                     self.run_inline(&io);
@@ -1386,18 +1482,21 @@ impl UringEngine {
                 first_err = err;
             }
         }
-        if pushed {
-            self.kick();
-        }
-        drop(submit_guard);
-        if pushed && self.sleepers.load(Ordering::SeqCst) > 0 {
-            // A thread asleep on the kernel-AIO route must hear of ring completions.
-            if let Some(Some(aio)) = self.aio.get() {
-                aio.arm_bridge();
-            }
+        if let Some(g) = submit_guard {
+            self.publish(g);
         }
         (done, first_err, inlined)
     }
+}
+
+/// What io_submit's fast path did: it stopped at iocb `end`, having
+/// accepted `accepted` iocbs (inline or queued to the ring), and left the
+/// last `run` iocbs before `end` reserved for the kernel-AIO route.
+struct Fast {
+    end: usize,
+    accepted: usize,
+    inlined: bool,
+    run: usize,
 }
 
 /// io_pgetevents installs its mask even when events are already there, so a
@@ -1452,6 +1551,8 @@ impl Engine for UringEngine {
         "uring"
     }
 
+    // Inlined into io_submit's fast-index path: one call frame fewer.
+    #[inline(always)]
     fn submit(&self, iocbs: IocbList) -> Result<usize> {
         let _busy = CountGuard::new(&self.submitting);
         self.usable()?;
@@ -1460,32 +1561,12 @@ impl Engine for UringEngine {
             return Err(Errno(libc::EINVAL));
         }
         let nr = (nr as usize).min(self.ring_nr);
-        // The common batch first: iocbs of descriptors with a cached route
-        // that go inline or to the kernel-AIO route, with nothing unusual.
-        let (i, mut done, run) = self.submit_fast(iocbs, nr);
-        let mut inlined = done > 0;
-        let mut first_err = None;
-        if i < nr {
-            // The general path carries on, the fast path's kernel-AIO run included.
-            let (n, err, inl) = self.submit_general(iocbs, i - run, i, nr);
-            done += n;
-            first_err = err;
-            inlined |= inl;
-        } else if run > 0 {
-            let (n, err) = self.flush_run(iocbs, i - run, i);
-            done += n;
-            first_err = err;
+        if nr == 1 {
+            if let Some(r) = self.submit_single(iocbs) {
+                return r;
+            }
         }
-        if self.route_made.load(Ordering::Acquire) && self.route_made.swap(false, Ordering::SeqCst) {
-            self.wake_waiters();
-        }
-        if inlined {
-            self.wake_sleepers();
-        }
-        match (done, first_err) {
-            (0, Some(e)) => Err(e),
-            (n, _) => Ok(n),
-        }
+        self.submit_batch(iocbs, nr)
     }
 
     fn get_events(&self, w: &Wait) -> Result<usize> {
@@ -1542,7 +1623,7 @@ impl Engine for UringEngine {
             // An inline completion posted after the drain above must not be
             // slept through: announce the sleep, then look once more.
             self.sleepers.fetch_add(1, Ordering::SeqCst);
-            if self.inline_ready.load(Ordering::SeqCst) > 0 {
+            if self.inline_done.ready(Ordering::SeqCst) > 0 {
                 self.sleepers.fetch_sub(1, Ordering::SeqCst);
                 continue;
             }
@@ -1569,10 +1650,10 @@ impl Engine for UringEngine {
     }
 
     fn nothing_ready(&self) -> Option<bool> {
-        if self.epoch != fork::current() || self.dead.load(Ordering::Acquire) {
+        if !fork::is_current(self.epoch) || self.dead.load(Ordering::Acquire) {
             return None;
         }
-        if self.inline_ready.load(Ordering::Acquire) > 0 {
+        if self.inline_done.ready(Ordering::Acquire) > 0 {
             return Some(false);
         }
         if let Some(Some(aio)) = self.aio.get() {
@@ -1630,7 +1711,7 @@ impl Engine for UringEngine {
     }
 
     fn destroy(&self) -> Result<()> {
-        if self.epoch != fork::current() || self.destroying.swap(true, Ordering::AcqRel) {
+        if !fork::is_current(self.epoch) || self.destroying.swap(true, Ordering::AcqRel) {
             return Err(Errno(libc::EINVAL));
         }
         self.dead.store(true, Ordering::SeqCst);
@@ -1760,6 +1841,95 @@ fn file_type_and_dev(fd: i32) -> Option<(u32, u64)> {
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: as above; fstat only writes `st`.
     (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_mode, st.st_dev))
+}
+
+/// Whether a read or write has nothing the fast paths leave to the slow
+/// one: no RESFD or IOPRIO, only RWF flags passed through unchanged (see
+/// RWF_FAST), a non-negative offset.
+#[inline(always)]
+fn plain_rw(cb: &Iocb) -> bool {
+    cb.aio_flags == 0 && cb.aio_rw_flags & !RWF_FAST == 0 && cb.aio_offset >= 0
+}
+
+/// Whether a PREAD/PWRITE buffer passes the kernel's checks as it stands:
+/// at most MAX_RW_COUNT bytes (the slow path clamps longer ones), within
+/// user space, and the offset plus the length does not overflow.
+#[inline(always)]
+fn plain_buffer(cb: &Iocb) -> bool {
+    cb.aio_nbytes <= MAX_RW_COUNT
+        && abi::access_ok(cb.aio_buf, cb.aio_nbytes)
+        && cb.aio_offset.checked_add(cb.aio_nbytes as i64).is_some()
+}
+
+fn one_iovec(cb: &Iocb) -> libc::iovec {
+    libc::iovec { iov_base: cb.aio_buf as *mut libc::c_void, iov_len: cb.aio_nbytes as usize }
+}
+
+/// Whether `fast_inline` may take the iocb: `Some((write, vectored))` for
+/// a plain read or write on a route that performs it inline.
+#[inline(always)]
+fn inline_kind(cb: &Iocb, route: u8) -> Option<(bool, bool)> {
+    let (write, vectored) = match cb.aio_lio_opcode {
+        IOCB_CMD_PREAD => (false, false),
+        IOCB_CMD_PWRITE => (true, false),
+        IOCB_CMD_PREADV => (false, true),
+        IOCB_CMD_PWRITEV => (true, true),
+        _ => return None,
+    };
+    if !(route == ROUTE_INLINE || (route == ROUTE_INLINE_WRITES && write)) || !plain_rw(cb) {
+        return None;
+    }
+    Some((write, vectored))
+}
+
+/// Whether the ring's fast path may take the iocb: a plain PREAD or PWRITE
+/// (a read also on a route that inlines writes only), with the checks the
+/// slow path makes per descriptor and call made with raw syscalls: kernel
+/// AIO refuses a closed or O_PATH descriptor, a wrong access mode and a
+/// directory at submit, where io_uring would say so only in the completion.
+#[inline(always)]
+fn ring_fast_ok(cb: &Iocb, route: u8) -> bool {
+    let op = cb.aio_lio_opcode;
+    let write = op == IOCB_CMD_PWRITE;
+    (op == IOCB_CMD_PREAD || write)
+        && (route == ROUTE_RING || (route == ROUTE_INLINE_WRITES && !write))
+        && plain_rw(cb)
+        && plain_buffer(cb)
+        && ring_rw_allowed(cb.aio_fildes as i32, write)
+}
+
+/// Whether kernel AIO would accept a read (write) of `fd` at submit as far
+/// as the descriptor goes: open, not O_PATH, opened for reading (writing),
+/// not a directory. With raw syscalls: no libc wrapper, no errno.
+fn ring_rw_allowed(fd: i32, write: bool) -> bool {
+    // SAFETY: F_GETFL reads the descriptor's status flags; no memory is passed.
+    let flags = unsafe { sys::raw6(libc::SYS_fcntl, fd as usize, libc::F_GETFL as usize, 0, 0, 0, 0) };
+    if flags < 0 {
+        return false;
+    }
+    let flags = flags as i32;
+    let mode = flags & libc::O_ACCMODE;
+    if flags & libc::O_PATH != 0 || mode == if write { libc::O_RDONLY } else { libc::O_WRONLY } {
+        return false;
+    }
+    let mut stx = core::mem::MaybeUninit::<libc::statx>::uninit();
+    // SAFETY: the path is a NUL-terminated empty string (AT_EMPTY_PATH: the
+    // descriptor itself) and `stx` is writable for a whole statx; the
+    // kernel writes only `stx`.
+    let r = unsafe {
+        sys::raw6(
+            libc::SYS_statx,
+            fd as usize,
+            c"".as_ptr() as usize,
+            libc::AT_EMPTY_PATH as usize,
+            libc::STATX_TYPE as usize,
+            stx.as_mut_ptr() as usize,
+            0,
+        )
+    };
+    // SAFETY: statx succeeded, so it filled stx_mode (STATX_TYPE is always
+    // returned); it is read by field, from memory the kernel wrote.
+    r == 0 && u32::from(unsafe { (*stx.as_ptr()).stx_mode }) & libc::S_IFMT != libc::S_IFDIR
 }
 
 /// Takes a private reference to an eventfd, as eventfd_ctx_fdget does:
@@ -1932,7 +2102,10 @@ fn fs_class(fd: i32, dev: u64) -> FsClass {
     c
 }
 
-const ROUTE_RING: u8 = 0;
+/// Nothing cached for the descriptor (or time for a recheck): the slow path decides.
+const ROUTE_UNKNOWN: u8 = 0;
+/// Requests go to the ring.
+const ROUTE_RING: u8 = 4;
 /// Reads and writes are done inline (a file without FMODE_NOWAIT).
 const ROUTE_INLINE: u8 = 1;
 /// Writes are done inline (buffered, no FOP_BUFFER_WASYNC); reads go to the ring.
@@ -1968,36 +2141,38 @@ fn fd_route(fd: i32, info: FdInfo) -> u8 {
     }
 }
 
-/// The route last found for each small descriptor number, with a use
-/// count: every FD_RECHECK-th submission on a descriptor goes through the
-/// slow path's statx again. A number closed and reused for another file
-/// can therefore only be sent the wrong way for a few submissions, and the
-/// wrong way still gives the right result: a regular file read inline is
-/// merely synchronous, and anything else is caught by the read or write
-/// itself (see `fast_inline`).
+/// The route last found for each small descriptor number, with the number
+/// of submissions left before the slow path's statx looks again (low byte:
+/// route, high byte: uses left). A number closed and reused for another
+/// file can therefore only be sent the wrong way for a few submissions,
+/// and the wrong way still gives the right result: a regular file read
+/// inline is merely synchronous, and anything else is caught by the read or
+/// write itself (see `fast_inline`) or by the ring's own checks (`fast_ring`).
 static FD_ROUTES: [AtomicU16; FD_ROUTES_LEN] = [const { AtomicU16::new(0) }; FD_ROUTES_LEN];
 const FD_ROUTES_LEN: usize = 4096;
 const FD_RECHECK: u16 = 64;
 
+#[inline(always)]
 fn cached_route(fd: i32) -> u8 {
-    let Some(e) = FD_ROUTES.get(fd as u32 as usize) else { return ROUTE_RING };
+    let Some(e) = FD_ROUTES.get(fd as u32 as usize) else { return ROUTE_UNKNOWN };
     let v = e.load(Ordering::Relaxed);
-    let (route, uses) = ((v & 0xff) as u8, v >> 8);
-    if route == ROUTE_RING || uses >= FD_RECHECK {
-        return ROUTE_RING;
+    if v < 0x100 {
+        return ROUTE_UNKNOWN; // never seen, forgotten, or no uses left
     }
-    e.store(v + 0x100, Ordering::Relaxed);
-    route
+    e.store(v - 0x100, Ordering::Relaxed);
+    v as u8
 }
 
 fn remember_route(fd: i32, route: u8) {
     if let Some(e) = FD_ROUTES.get(fd as u32 as usize) {
-        e.store(u16::from(route), Ordering::Relaxed);
+        e.store(u16::from(route) | FD_RECHECK << 8, Ordering::Relaxed);
     }
 }
 
 fn forget_route(fd: i32) {
-    remember_route(fd, ROUTE_RING);
+    if let Some(e) = FD_ROUTES.get(fd as u32 as usize) {
+        e.store(0, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
