@@ -250,16 +250,17 @@ impl EventsOut {
         true
     }
 
-    /// Writes event `i`; false (nothing written) where copy_to_user would fail.
-    pub fn write(self, i: usize, ev: IoEvent) -> bool {
+    /// Writes event `i` without a check of its own.
+    ///
+    /// # Safety
+    /// `i` lies below the value `writable(from, to)` returned for some
+    /// `from <= i`: the slot is in the user range.
+    #[inline(always)]
+    pub unsafe fn write_in_run(self, i: usize, ev: IoEvent) {
         let at = (self.0 as usize).wrapping_add(i * size_of::<IoEvent>());
-        if !self.can_write(i) {
-            return false;
-        }
         // SAFETY: io_getevents' contract: room for `nr` events at `events`;
-        // i < nr and the slot lies in the user range.
+        // by this function's contract the slot lies in the user range.
         unsafe { (at as *mut IoEvent).write_unaligned(ev) };
-        true
     }
 }
 
@@ -459,6 +460,13 @@ fn submit(ctx: usize, iocbs: IocbList) -> Result<usize> {
     if let Some(engine) = ctx_table::fast(ctx) {
         return engine.submit(iocbs);
     }
+    submit_looked_up(ctx, iocbs)
+}
+
+/// `submit` for a handle the fast index does not hold.
+#[cold]
+#[inline(never)]
+fn submit_looked_up(ctx: usize, iocbs: IocbList) -> Result<usize> {
     match ctx_table::lookup(ctx) {
         Some(engine) => engine.submit(iocbs),
         None => Errno::from_ret(kernel::sys::io_submit(ctx, iocbs.nr, iocbs.ptr)).map(|n| n as usize),
@@ -472,6 +480,13 @@ fn get_events(ctx: usize, wait: &Wait) -> Result<usize> {
         }
         return engine.get_events(wait);
     }
+    get_events_looked_up(ctx, wait)
+}
+
+/// `get_events` for a handle the fast index does not hold.
+#[cold]
+#[inline(never)]
+fn get_events_looked_up(ctx: usize, wait: &Wait) -> Result<usize> {
     match ctx_table::lookup(ctx) {
         Some(engine) => {
             // libaio's shortcut: a {0,0} timeout with nothing ready returns 0

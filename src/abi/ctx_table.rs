@@ -199,9 +199,8 @@ impl Drop for Fast {
 /// it is most of what io_submit and io_getevents do before the engine.
 #[inline(always)]
 pub fn fast(handle: usize) -> Option<Fast> {
-    if handle & 0xfff != 0 || handle == 0 {
-        return None; // not a page address: none of ours (nor EMPTY/FREE/BUSY)
-    }
+    // No filter on the handle: one equal to a marker (EMPTY, FREE, BUSY)
+    // can only find a marker slot, whose engine is null: None.
     let start = fast_hash(handle);
     for k in 0..FAST_PROBES {
         let slot = &SLOTS[(start + k) % FAST_SLOTS];

@@ -176,8 +176,13 @@ impl AioRoute {
         // SAFETY: the kernel wrote the first r (<= n) events of `out`.
         let got = unsafe { core::slice::from_raw_parts_mut(out, r as usize) };
         let (bridge, wake) = (&raw const *self.bridge as u64, &raw const *self.wake as u64);
-        let mut kept = 0;
-        for i in 0..got.len() {
+        // Usually none of the library's own events is there: one look each.
+        let Some(first) = got.iter().position(|ev| ev.obj == bridge || ev.obj == wake) else {
+            self.outstanding.fetch_sub(got.len(), Ordering::AcqRel);
+            return Ok(got.len());
+        };
+        let mut kept = first;
+        for i in first..got.len() {
             let ev = got[i];
             if ev.obj == bridge {
                 self.bridge_armed.store(false, Ordering::Release);

@@ -532,9 +532,10 @@ impl UringEngine {
         Ok((engine.handle.addr, engine))
     }
 
+    #[inline(always)]
     fn usable(&self) -> Result<()> {
         if !fork::is_current(self.epoch) || self.dead.load(Ordering::SeqCst) {
-            return Err(Errno(libc::EINVAL));
+            return Err(unusable());
         }
         Ok(())
     }
@@ -599,9 +600,40 @@ impl UringEngine {
         self.kick();
         drop(guard);
         if self.sleepers.load(Ordering::SeqCst) > 0 {
-            if let Some(Some(aio)) = self.aio.get() {
-                aio.arm_bridge();
-            }
+            self.arm_bridge();
+        }
+    }
+
+    /// `push` of one entry and `publish`, with one look at the queue when
+    /// it has room (the common case).
+    #[inline(always)]
+    fn push_one_and_publish(&self, guard: MutexGuard<'_, ()>, entry: &squeue::Entry) {
+        // SAFETY: under submit_lock (`guard`); the entry's buffers stay
+        // valid until its completion, as in `push`.
+        let mut sq = unsafe { self.ring.submission_shared() };
+        // SAFETY: as above.
+        if unsafe { sq.push(entry) }.is_err() {
+            drop(sq);
+            self.push(core::slice::from_ref(entry));
+            return self.publish(guard);
+        }
+        sq.sync();
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let sleeping = sq.need_wakeup();
+        drop(sq);
+        if sleeping {
+            let _ = self.ring.submitter().submit();
+        }
+        drop(guard);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            self.arm_bridge();
+        }
+    }
+
+    #[inline(never)]
+    fn arm_bridge(&self) {
+        if let Some(Some(aio)) = self.aio.get() {
+            aio.arm_bridge();
         }
     }
 
@@ -795,6 +827,9 @@ impl UringEngine {
     /// effect. Returns whether the request was performed and its event posted.
     #[inline(always)]
     fn fast_inline(&self, p: IocbPtr, cb: &Iocb, route: u8) -> bool {
+        if !matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV) {
+            return false;
+        }
         match inline_kind(cb, route) {
             Some((write, false)) if plain_buffer(cb) => {
                 let iov = one_iovec(cb);
@@ -821,21 +856,14 @@ impl UringEngine {
     /// is free (the slow path then says -EAGAIN).
     #[inline(always)]
     fn queue_plain<'a>(&'a self, p: IocbPtr, cb: &Iocb, queued: &mut Option<MutexGuard<'a, ()>>) -> bool {
-        let op = cb.aio_lio_opcode;
-        let Some(idx) = self.slab.lock().take(p.addr(), cb.aio_data, op) else { return false };
+        let Some(idx) = self.slab.lock().take(p.addr(), cb.aio_data, cb.aio_lio_opcode) else { return false };
         p.clear_key();
-        let fd = Fd(cb.aio_fildes as i32);
-        let len = cb.aio_nbytes as u32;
-        let flags = (cb.aio_rw_flags & !RWF_HIPRI) as i32;
-        let off = cb.aio_offset as u64;
-        let entry = if op == IOCB_CMD_PWRITE {
-            opcode::Write::new(fd, cb.aio_buf as *const u8, len).offset(off).rw_flags(flags).build()
-        } else {
-            opcode::Read::new(fd, cb.aio_buf as *mut u8, len).offset(off).rw_flags(flags).build()
-        };
-        queued.get_or_insert_with(|| self.submit_lock.lock());
+        let entry = plain_entry(cb, idx);
+        if queued.is_none() {
+            *queued = Some(self.submit_lock.lock());
+        }
         self.ring_pending.fetch_add(1, Ordering::AcqRel);
-        self.push(&[entry.user_data(UD_IO | u64::from(idx))]);
+        self.push(core::slice::from_ref(&entry));
         true
     }
 
@@ -1179,35 +1207,43 @@ impl UringEngine {
         }
         let mut slab = self.slab.lock();
         // Internal completions do not count; a request's completion is
-        // taken only while there is room for its event.
-        while got < nr {
-            if !events.can_write(got) {
-                break;
-            }
+        // taken only while there is room for its event: up to the end of
+        // the writable run (copy_to_user would stop there).
+        let end = events.writable(got, nr);
+        let start = got;
+        while got < end {
             let Some(cqe) = stash.take().or_else(|| cq.next()) else { break };
             let ud = cqe.user_data();
             let idx = (ud & 0xffff_ffff) as u32;
-            match ud & UD_TAG {
-                UD_IO => {
-                    let s = &slab.slots[idx as usize];
-                    let mut res = i64::from(cqe.result());
-                    if s.opcode == IOCB_CMD_POLL && res == -i64::from(libc::ECANCELED) {
-                        res = 0; // a cancelled AIO poll completes with 0
-                    }
-                    if s.nowait_unsupported && res == -i64::from(libc::EAGAIN) {
-                        res = -i64::from(libc::EOPNOTSUPP);
-                    }
-                    events.write(got, IoEvent { data: s.data, obj: s.iocb, res, res2: 0 });
-                    got += 1;
-                    slab.slots[idx as usize].io_pending = false;
-                    slab.release_if_done(idx);
-                    self.in_flight.fetch_sub(1, Ordering::Release);
-                    self.ring_pending.fetch_sub(1, Ordering::AcqRel);
+            if ud & UD_TAG != UD_IO {
+                internal_completion(&mut slab, ud);
+                continue;
+            }
+            let s = &mut slab.slots[idx as usize];
+            let mut res = i64::from(cqe.result());
+            if res < 0 {
+                if s.opcode == IOCB_CMD_POLL && res == -i64::from(libc::ECANCELED) {
+                    res = 0; // a cancelled AIO poll completes with 0
                 }
-                _ => internal_completion(&mut slab, ud),
+                if s.nowait_unsupported && res == -i64::from(libc::EAGAIN) {
+                    res = -i64::from(libc::EOPNOTSUPP);
+                }
+            }
+            // SAFETY: got < end, the end of the writable run from `start`.
+            unsafe { events.write_in_run(got, IoEvent { data: s.data, obj: s.iocb, res, res2: 0 }) };
+            got += 1;
+            s.io_pending = false;
+            if !s.resfd_pending {
+                slab.free.push(idx);
             }
         }
+        drop(slab);
         cq.sync();
+        let reaped = got - start;
+        if reaped > 0 {
+            self.in_flight.fetch_sub(reaped, Ordering::Release);
+            self.ring_pending.fetch_sub(reaped, Ordering::AcqRel);
+        }
         Ok(got)
     }
 
@@ -1316,6 +1352,7 @@ impl UringEngine {
 
     /// io_submit of `nr` iocbs (the context checked), out of line: the
     /// batch of one above stays small enough to keep in registers.
+    #[cold]
     #[inline(never)]
     fn submit_batch(&self, iocbs: IocbList, nr: usize) -> Result<usize> {
         // The common batch first: iocbs of descriptors with a cached route
@@ -1390,14 +1427,15 @@ impl UringEngine {
         if !ring_fast_ok(&cb, route) || !self.reserve() {
             return None;
         }
-        let mut queued = None;
-        if !self.queue_plain(p, &cb, &mut queued) {
+        let Some(idx) = self.slab.lock().take(p.addr(), cb.aio_data, cb.aio_lio_opcode) else {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             return None;
-        }
-        if let Some(g) = queued {
-            self.publish(g);
-        }
+        };
+        p.clear_key();
+        let entry = plain_entry(&cb, idx);
+        let guard = self.submit_lock.lock();
+        self.ring_pending.fetch_add(1, Ordering::AcqRel);
+        self.push_one_and_publish(guard, &entry);
         Some(Ok(1))
     }
 
@@ -1487,6 +1525,12 @@ impl UringEngine {
         }
         (done, first_err, inlined)
     }
+}
+
+/// A forked child's or a destroyed context: -EINVAL, off the hot path.
+#[cold]
+fn unusable() -> Errno {
+    Errno(libc::EINVAL)
 }
 
 /// What io_submit's fast path did: it stopped at iocb `end`, having
@@ -1861,25 +1905,36 @@ fn plain_buffer(cb: &Iocb) -> bool {
         && cb.aio_offset.checked_add(cb.aio_nbytes as i64).is_some()
 }
 
+/// The ring entry of a PREAD or PWRITE that passed `ring_fast_ok`, in slot `idx`.
+#[inline(always)]
+fn plain_entry(cb: &Iocb, idx: u32) -> squeue::Entry {
+    let fd = Fd(cb.aio_fildes as i32);
+    let len = cb.aio_nbytes as u32;
+    let flags = (cb.aio_rw_flags & !RWF_HIPRI) as i32;
+    let off = cb.aio_offset as u64;
+    let entry = if cb.aio_lio_opcode == IOCB_CMD_PWRITE {
+        opcode::Write::new(fd, cb.aio_buf as *const u8, len).offset(off).rw_flags(flags).build()
+    } else {
+        opcode::Read::new(fd, cb.aio_buf as *mut u8, len).offset(off).rw_flags(flags).build()
+    };
+    entry.user_data(UD_IO | u64::from(idx))
+}
+
 fn one_iovec(cb: &Iocb) -> libc::iovec {
     libc::iovec { iov_base: cb.aio_buf as *mut libc::c_void, iov_len: cb.aio_nbytes as usize }
 }
 
-/// Whether `fast_inline` may take the iocb: `Some((write, vectored))` for
-/// a plain read or write on a route that performs it inline.
+/// Whether `fast_inline` may take the iocb, a PREAD, PWRITE, PREADV or
+/// PWRITEV (the caller checked): `Some((write, vectored))` if it is plain
+/// and its route performs it inline.
 #[inline(always)]
 fn inline_kind(cb: &Iocb, route: u8) -> Option<(bool, bool)> {
-    let (write, vectored) = match cb.aio_lio_opcode {
-        IOCB_CMD_PREAD => (false, false),
-        IOCB_CMD_PWRITE => (true, false),
-        IOCB_CMD_PREADV => (false, true),
-        IOCB_CMD_PWRITEV => (true, true),
-        _ => return None,
-    };
+    let op = cb.aio_lio_opcode;
+    let write = op == IOCB_CMD_PWRITE || op == IOCB_CMD_PWRITEV;
     if !(route == ROUTE_INLINE || (route == ROUTE_INLINE_WRITES && write)) || !plain_rw(cb) {
         return None;
     }
-    Some((write, vectored))
+    Some((write, op == IOCB_CMD_PREADV || op == IOCB_CMD_PWRITEV))
 }
 
 /// Whether the ring's fast path may take the iocb: a plain PREAD or PWRITE
