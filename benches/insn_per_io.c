@@ -1,10 +1,10 @@
 /*
  * The library's own cost per I/O, in instructions: a fixed libaio workload
- * whose calls into libaio go through two small functions, do_submit() and
- * do_reap(), so that `valgrind --tool=callgrind --toggle-collect=do_submit
- * --toggle-collect=do_reap` counts exactly what io_submit and io_getevents
- * execute in user space (valgrind cannot see the kernel). Run by
- * scripts/insn-count, which divides by the number of I/Os.
+ * run under `valgrind --tool=callgrind --toggle-collect=io_submit
+ * --toggle-collect=io_getevents`, which counts what the library's io_submit
+ * and io_getevents execute in user space (valgrind cannot see the kernel),
+ * and nothing of this program. Run by scripts/insn-count, which divides by
+ * the number of I/Os.
  *
  *   insn_per_io FILE DEPTH COUNT [direct]
  *

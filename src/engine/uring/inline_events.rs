@@ -30,8 +30,6 @@ pub struct InlineEvents {
     tail: AtomicUsize,
     /// The next position to reap: written only by the reaper.
     head: AtomicUsize,
-    /// Published and not yet reaped: what waiters look at.
-    ready: AtomicUsize,
 }
 
 // SAFETY: an event is written only by the poster that claimed its position,
@@ -52,20 +50,26 @@ impl InlineEvents {
             mask: n - 1,
             tail: AtomicUsize::new(0),
             head: AtomicUsize::new(0),
-            ready: AtomicUsize::new(0),
         }
     }
 
-    /// Events published and not reaped (the waiters' "something is there").
+    /// Events posted (or being posted) and not reaped: what waiters look
+    /// at. An event still being written counts: whoever sees it reaps again
+    /// until it is published, a few instructions later. The tail is read
+    /// with `order` after the head, so the count is never negative.
     #[inline(always)]
-    pub fn ready(&self, order: Ordering) -> usize {
-        self.ready.load(order)
+    pub fn pending(&self, order: Ordering) -> usize {
+        let head = self.head.load(Ordering::Acquire);
+        self.tail.load(order).wrapping_sub(head)
     }
 
     /// Posts one event. The caller holds a place in flight for it.
     #[inline(always)]
     pub fn post(&self, ev: IoEvent) {
-        let pos = self.tail.fetch_add(1, Ordering::Relaxed);
+        // SeqCst: against a waiter's announcement of its sleep (it reads
+        // the tail after raising the sleeper count; the poster reads that
+        // count after this).
+        let pos = self.tail.fetch_add(1, Ordering::SeqCst);
         while pos - self.head.load(Ordering::Acquire) > self.mask {
             core::hint::spin_loop(); // the reaper is still copying the last lap
         }
@@ -77,7 +81,6 @@ impl InlineEvents {
             *self.events.get_unchecked(i).get() = ev;
             self.published.get_unchecked(i).store(pos + 1, Ordering::Release);
         }
-        self.ready.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Moves up to `k` of the oldest published events to `events[at..]`,
@@ -85,11 +88,12 @@ impl InlineEvents {
     /// The caller holds the engine's reap lock.
     pub fn take_into(&self, out: EventsOut, at: usize, k: usize) -> usize {
         let head = self.head.load(Ordering::Relaxed);
+        let (published, mask) = (&*self.published, self.mask);
         let mut n = 0;
         // A claimed but unpublished event ends the run: the rest comes later.
         while n < k {
             // SAFETY: the index is masked below the length.
-            let p = unsafe { self.published.get_unchecked((head + n) & self.mask) };
+            let p = unsafe { published.get_unchecked((head + n) & mask) };
             if p.load(Ordering::Acquire) != head + n + 1 {
                 break;
             }
@@ -109,9 +113,6 @@ impl InlineEvents {
         out.write_all(at, a);
         out.write_all(at + first, b);
         self.head.store(head + n, Ordering::Release);
-        if n > 0 {
-            self.ready.fetch_sub(n, Ordering::AcqRel);
-        }
         n
     }
 }
@@ -133,7 +134,7 @@ mod tests {
             for j in 0..3 {
                 q.post(ev(round * 3 + j));
             }
-            assert_eq!(q.ready(Ordering::SeqCst), 3);
+            assert_eq!(q.pending(Ordering::SeqCst), 3);
             let n = q.take_into(EventsOut::library_owned(&mut out), 0, 2);
             assert_eq!(n, 2);
             let m = q.take_into(EventsOut::library_owned(&mut out), 2, 2);
@@ -142,7 +143,7 @@ mod tests {
                 assert_eq!(e.data, next);
                 next += 1;
             }
-            assert_eq!(q.ready(Ordering::SeqCst), 0);
+            assert_eq!(q.pending(Ordering::SeqCst), 0);
         }
     }
 

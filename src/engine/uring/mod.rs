@@ -982,7 +982,7 @@ impl UringEngine {
         let limit = start.saturating_add(spin);
         let end = deadline.map_or(limit, |d| d.min(limit));
         loop {
-            if aio.ready() || self.inline_done.ready(Ordering::Acquire) > 0 {
+            if aio.ready() || self.inline_done.pending(Ordering::Acquire) > 0 {
                 self.spin.record(true);
                 return true;
             }
@@ -1194,9 +1194,9 @@ impl UringEngine {
         if got < nr && !events.can_write(got) {
             return Err(Errno::EFAULT);
         }
-        let ready = self.inline_done.ready(Ordering::Acquire);
-        if ready > 0 && got < nr {
-            let room = events.writable(got, (got + ready).min(nr));
+        let pending = self.inline_done.pending(Ordering::Acquire);
+        if pending > 0 && got < nr {
+            let room = events.writable(got, (got + pending).min(nr));
             // Cannot fail to write: below `room`, under reap_lock.
             let k = self.inline_done.take_into(events, got, room - got);
             got += k;
@@ -1388,6 +1388,22 @@ impl UringEngine {
     /// batch paths must decide.
     #[inline(always)]
     fn submit_single(&self, iocbs: IocbList) -> Option<Result<usize>> {
+        // The place in flight first, before any field is read: nothing has
+        // to survive the reservation's compare-and-swap loop in a register.
+        // Kernel AIO also takes it before it looks at the descriptor; where
+        // the batch path must decide, it is given back untouched.
+        if !self.reserve() {
+            return None;
+        }
+        let r = self.submit_single_reserved(iocbs);
+        if r.is_none() {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+        r
+    }
+
+    #[inline(always)]
+    fn submit_single_reserved(&self, iocbs: IocbList) -> Option<Result<usize>> {
         let p = iocbs.get(0).ok()?;
         let cb = p.read().ok()?;
         if cb.aio_reserved2 != 0
@@ -1401,36 +1417,27 @@ impl UringEngine {
         }
         if route == ROUTE_KERNEL {
             let Some(Some(aio)) = self.aio.get() else { return None };
-            if !self.reserve() {
-                return None;
-            }
             let r = aio.submit(iocbs.raw(), 1);
             if r != 1 {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
             }
             return Some(Errno::from_ret(r).map(|n| n as usize));
         }
-        // The checks first, then the place in flight: no register has to
-        // survive the reservation's compare-and-swap loop.
         if let Some((write, false)) = inline_kind(&cb, route) {
-            if !plain_buffer(&cb) || !self.reserve() {
+            if !plain_buffer(&cb) {
                 return None;
             }
             let iov = one_iovec(&cb);
             if !self.fast_inline_run(p, &cb, write, &raw const iov, 1) {
-                self.in_flight.fetch_sub(1, Ordering::AcqRel);
                 return None;
             }
             self.wake_sleepers();
             return Some(Ok(1));
         }
-        if !ring_fast_ok(&cb, route) || !self.reserve() {
+        if !ring_fast_ok(&cb, route) {
             return None;
         }
-        let Some(idx) = self.slab.lock().take(p.addr(), cb.aio_data, cb.aio_lio_opcode) else {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        };
+        let idx = self.slab.lock().take(p.addr(), cb.aio_data, cb.aio_lio_opcode)?;
         p.clear_key();
         let entry = plain_entry(&cb, idx);
         let guard = self.submit_lock.lock();
@@ -1601,16 +1608,16 @@ impl Engine for UringEngine {
         let _busy = CountGuard::new(&self.submitting);
         self.usable()?;
         let nr = iocbs.nr();
-        if nr < 0 {
-            return Err(Errno(libc::EINVAL));
-        }
-        let nr = (nr as usize).min(self.ring_nr);
+        // One iocb is within every context's ring_nr (at least 2).
         if nr == 1 {
             if let Some(r) = self.submit_single(iocbs) {
                 return r;
             }
         }
-        self.submit_batch(iocbs, nr)
+        if nr < 0 {
+            return Err(Errno(libc::EINVAL));
+        }
+        self.submit_batch(iocbs, (nr as usize).min(self.ring_nr))
     }
 
     fn get_events(&self, w: &Wait) -> Result<usize> {
@@ -1667,7 +1674,7 @@ impl Engine for UringEngine {
             // An inline completion posted after the drain above must not be
             // slept through: announce the sleep, then look once more.
             self.sleepers.fetch_add(1, Ordering::SeqCst);
-            if self.inline_done.ready(Ordering::SeqCst) > 0 {
+            if self.inline_done.pending(Ordering::SeqCst) > 0 {
                 self.sleepers.fetch_sub(1, Ordering::SeqCst);
                 continue;
             }
@@ -1697,7 +1704,7 @@ impl Engine for UringEngine {
         if !fork::is_current(self.epoch) || self.dead.load(Ordering::Acquire) {
             return None;
         }
-        if self.inline_done.ready(Ordering::Acquire) > 0 {
+        if self.inline_done.pending(Ordering::Acquire) > 0 {
             return Some(false);
         }
         if let Some(Some(aio)) = self.aio.get() {
@@ -1892,7 +1899,8 @@ fn file_type_and_dev(fd: i32) -> Option<(u32, u64)> {
 /// RWF_FAST), a non-negative offset.
 #[inline(always)]
 fn plain_rw(cb: &Iocb) -> bool {
-    cb.aio_flags == 0 && cb.aio_rw_flags & !RWF_FAST == 0 && cb.aio_offset >= 0
+    // One test of the three (the sign bit of the offset included).
+    (u64::from(cb.aio_flags) | u64::from(cb.aio_rw_flags & !RWF_FAST) | (cb.aio_offset as u64 >> 63)) == 0
 }
 
 /// Whether a PREAD/PWRITE buffer passes the kernel's checks as it stands:
@@ -1931,10 +1939,12 @@ fn one_iovec(cb: &Iocb) -> libc::iovec {
 fn inline_kind(cb: &Iocb, route: u8) -> Option<(bool, bool)> {
     let op = cb.aio_lio_opcode;
     let write = op == IOCB_CMD_PWRITE || op == IOCB_CMD_PWRITEV;
-    if !(route == ROUTE_INLINE || (route == ROUTE_INLINE_WRITES && write)) || !plain_rw(cb) {
+    // The routes that perform this direction inline, as a bit set.
+    let inline_routes: u32 = if write { 1 << ROUTE_INLINE | 1 << ROUTE_INLINE_WRITES } else { 1 << ROUTE_INLINE };
+    if inline_routes >> route & 1 == 0 || !plain_rw(cb) {
         return None;
     }
-    Some((write, op == IOCB_CMD_PREADV || op == IOCB_CMD_PWRITEV))
+    Some((write, op >= IOCB_CMD_PREADV))
 }
 
 /// Whether the ring's fast path may take the iocb: a plain PREAD or PWRITE
@@ -2205,7 +2215,7 @@ fn fd_route(fd: i32, info: FdInfo) -> u8 {
 /// write itself (see `fast_inline`) or by the ring's own checks (`fast_ring`).
 static FD_ROUTES: [AtomicU16; FD_ROUTES_LEN] = [const { AtomicU16::new(0) }; FD_ROUTES_LEN];
 const FD_ROUTES_LEN: usize = 4096;
-const FD_RECHECK: u16 = 64;
+const FD_RECHECK: u16 = 255;
 
 #[inline(always)]
 fn cached_route(fd: i32) -> u8 {
