@@ -14,12 +14,22 @@
 //! descriptor errors synchronously and stops the batch there. So each iocb is
 //! checked in user space first, in the kernel's order (`prepare`), and only
 //! what passes is queued: pure fields without a syscall, the descriptor's
-//! access mode with one fcntl per distinct descriptor in the batch.
+//! access mode and type with one fcntl and one statx per distinct
+//! descriptor in the batch.
 //!
 //! Each accepted iocb takes a slot that records the iocb's address and
 //! aio_data; the io_event is rebuilt from the slot, never from the iocb.
+//!
+//! Not every request goes to the ring (routes.rs): reads and writes of files
+//! io_uring would hand to a worker thread are performed inline, as kernel
+//! AIO performs them (their events wait in inline_events.rs), and O_DIRECT
+//! on files with real asynchronous direct I/O goes to a private kernel-AIO
+//! context (aio_route.rs). The common cases skip `prepare`: io_submit of one
+//! iocb (`submit_single`) and batches of plain reads and writes on a
+//! descriptor whose route is known (`submit_fast`). spin.rs decides when
+//! io_getevents polls the kernel-AIO route before it sleeps.
 
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex as StdMutex, OnceLock};
 
 use io_uring::types::{CancelBuilder, Fd, FsyncFlags};
@@ -33,7 +43,12 @@ use crate::engine::{Engine, Wait};
 use crate::errno::{Errno, Result};
 
 mod inline_events;
+mod routes;
+mod spin;
+
 use inline_events::InlineEvents;
+use routes::*;
+use spin::{PollerSlot, SpinPolicy};
 use crate::fork;
 
 /// The magic in the handle's aio_ring header. Deliberately not kernel AIO's
@@ -399,73 +414,6 @@ pub struct UringEngine {
     nr_events: u32,
     /// Whether io_getevents polls before it sleeps (see `spin_until_ready`).
     spin: SpinPolicy,
-}
-
-/// When io_getevents should poll before it sleeps: always, until
-/// SPIN_MISSES_TOLERATED polls in a row have ended empty; then it sleeps at
-/// once for the next 2^k waits (k = misses beyond that, at most
-/// SPIN_BACKOFF_MAX), polls once more, and so on. A hit starts over. So a
-/// device slower than the poll loses at most one poll per 2^10 waits.
-#[derive(Default)]
-struct SpinPolicy {
-    misses: AtomicU32,
-    skip: AtomicU32,
-}
-
-const SPIN_MISSES_TOLERATED: u32 = 4;
-const SPIN_BACKOFF_MAX: u32 = 10;
-
-impl SpinPolicy {
-    /// Whether this wait polls (a skipped wait counts down the backoff).
-    /// Racy between threads by design: a lost update only moves one poll.
-    fn should_poll(&self) -> bool {
-        let skip = self.skip.load(Ordering::Relaxed);
-        if skip > 0 {
-            self.skip.store(skip - 1, Ordering::Relaxed);
-            return false;
-        }
-        true
-    }
-
-    /// The outcome of a poll that ran its full length (`hit`: an event came).
-    fn record(&self, hit: bool) {
-        if hit {
-            self.misses.store(0, Ordering::Relaxed);
-            return;
-        }
-        let misses = self.misses.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-        if misses >= SPIN_MISSES_TOLERATED {
-            let k = (misses - SPIN_MISSES_TOLERATED).min(SPIN_BACKOFF_MAX);
-            self.skip.store(1 << k, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Threads of the process polling in io_getevents right now, at most one
-/// fewer than the CPUs it may run on (none on a single CPU, where a poller
-/// would only hold up the work that completes the I/O).
-static POLLERS: AtomicUsize = AtomicUsize::new(0);
-
-struct PollerSlot;
-
-impl PollerSlot {
-    fn take() -> Option<PollerSlot> {
-        static MAX: OnceLock<usize> = OnceLock::new();
-        let max = *MAX.get_or_init(|| {
-            std::thread::available_parallelism().map_or(0, |n| n.get() - 1)
-        });
-        if POLLERS.fetch_add(1, Ordering::AcqRel) >= max {
-            POLLERS.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        Some(PollerSlot)
-    }
-}
-
-impl Drop for PollerSlot {
-    fn drop(&mut self) {
-        POLLERS.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// Counts a thread inside a call (io_getevents, io_submit) for as long as it lives.
@@ -1304,11 +1252,10 @@ impl UringEngine {
 
     /// io_submit's fast path: takes iocbs from the start of the batch while
     /// each is a read or write of a descriptor whose cached route is inline
-    /// (performed here, see `fast_inline`) or kernel AIO (reserved and left
-    /// for the caller to pass on as one run), and stops, with no effect on
-    /// that iocb, at the first one that needs a closer look. Returns where
-    /// it stopped, how many were performed inline, and the length of the
-    /// kernel-AIO run that ends where it stopped.
+    /// (performed here, see `fast_inline`), the ring (queued here, see
+    /// `fast_ring`) or kernel AIO (reserved and left for the caller to pass
+    /// on as one run), and stops, with no effect on that iocb, at the first
+    /// one that needs a closer look. Returns what it did (`Fast`).
     #[inline(always)]
     fn submit_fast(&self, iocbs: IocbList, nr: usize) -> Fast {
         let mut f = Fast { end: 0, accepted: 0, inlined: false, run: 0 };
@@ -1826,177 +1773,6 @@ impl Discard {
     }
 }
 
-/// What io_submit needs to know of a descriptor: its status flags (the
-/// access mode) and its file type. Looked up once per descriptor per call.
-#[derive(Clone, Copy)]
-struct FdInfo {
-    flags: i32,
-    mode: u32,
-    dev: u64,
-}
-
-impl FdInfo {
-    fn is(self, fmt: u32) -> bool {
-        self.mode & libc::S_IFMT == fmt
-    }
-}
-
-/// The descriptors seen in one io_submit call (the last 8), on the stack.
-#[derive(Default)]
-struct FdCache {
-    seen: [(i32, Option<FdInfo>); 8],
-    next: usize,
-}
-
-impl FdCache {
-    /// -EBADF as fget gives it: a closed descriptor, or an O_PATH one.
-    fn get(&mut self, fd: i32) -> Result<FdInfo> {
-        if let Some(info) = self.seen.iter().find_map(|&(f, i)| i.filter(|_| f == fd)) {
-            return Ok(info);
-        }
-        // SAFETY: F_GETFL only reads the descriptor's status flags.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-        if flags < 0 || flags & libc::O_PATH != 0 {
-            return Err(Errno(libc::EBADF));
-        }
-        let (mode, dev) = file_type_and_dev(fd).ok_or(Errno(libc::EBADF))?;
-        let info = FdInfo { flags, mode, dev };
-        self.seen[self.next] = (fd, Some(info));
-        self.next = (self.next + 1) % self.seen.len();
-        Ok(info)
-    }
-}
-
-/// The file type bits and the device of `fd`, asking for nothing else.
-/// Not fstat: on Linux 6.13 and later, reading a file's ctime or mtime
-/// makes its next modification store a fine-grained timestamp and dirty
-/// the inode, which fdatasync then writes back. fstat every 64th
-/// submission made O_DIRECT writes with fdatasync (R8) write the inode on
-/// every other fdatasync, 0.6 µs of CPU per write more than kernel AIO.
-/// statx for the type alone leaves the timestamps unread.
-fn file_type_and_dev(fd: i32) -> Option<(u32, u64)> {
-    // SAFETY: an all-zero statx is a valid value of the plain-data struct.
-    let mut stx: libc::statx = unsafe { core::mem::zeroed() };
-    // SAFETY: the path is a NUL-terminated empty string (AT_EMPTY_PATH: the
-    // descriptor itself) and `stx` is writable; statx writes only `stx`.
-    let r = unsafe { libc::statx(fd, c"".as_ptr(), libc::AT_EMPTY_PATH, libc::STATX_TYPE, &mut stx) };
-    if r == 0 {
-        let dev = libc::makedev(stx.stx_dev_major, stx.stx_dev_minor);
-        return Some((u32::from(stx.stx_mode), dev));
-    }
-    if std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
-        return None;
-    }
-    // A kernel without statx (before 4.11) has no fine-grained timestamps either.
-    // SAFETY: `st` is a writable stat buffer.
-    let mut st: libc::stat = unsafe { core::mem::zeroed() };
-    // SAFETY: as above; fstat only writes `st`.
-    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_mode, st.st_dev))
-}
-
-/// Whether a read or write has nothing the fast paths leave to the slow
-/// one: no RESFD or IOPRIO, only RWF flags passed through unchanged (see
-/// RWF_FAST), a non-negative offset.
-#[inline(always)]
-fn plain_rw(cb: &Iocb) -> bool {
-    // One test of the three (the sign bit of the offset included).
-    (u64::from(cb.aio_flags) | u64::from(cb.aio_rw_flags & !RWF_FAST) | (cb.aio_offset as u64 >> 63)) == 0
-}
-
-/// Whether a PREAD/PWRITE buffer passes the kernel's checks as it stands:
-/// at most MAX_RW_COUNT bytes (the slow path clamps longer ones), within
-/// user space, and the offset plus the length does not overflow.
-#[inline(always)]
-fn plain_buffer(cb: &Iocb) -> bool {
-    cb.aio_nbytes <= MAX_RW_COUNT
-        && abi::access_ok(cb.aio_buf, cb.aio_nbytes)
-        && cb.aio_offset.checked_add(cb.aio_nbytes as i64).is_some()
-}
-
-/// The ring entry of a PREAD or PWRITE that passed `ring_fast_ok`, in slot `idx`.
-#[inline(always)]
-fn plain_entry(cb: &Iocb, idx: u32) -> squeue::Entry {
-    let fd = Fd(cb.aio_fildes as i32);
-    let len = cb.aio_nbytes as u32;
-    let flags = (cb.aio_rw_flags & !RWF_HIPRI) as i32;
-    let off = cb.aio_offset as u64;
-    let entry = if cb.aio_lio_opcode == IOCB_CMD_PWRITE {
-        opcode::Write::new(fd, cb.aio_buf as *const u8, len).offset(off).rw_flags(flags).build()
-    } else {
-        opcode::Read::new(fd, cb.aio_buf as *mut u8, len).offset(off).rw_flags(flags).build()
-    };
-    entry.user_data(UD_IO | u64::from(idx))
-}
-
-fn one_iovec(cb: &Iocb) -> libc::iovec {
-    libc::iovec { iov_base: cb.aio_buf as *mut libc::c_void, iov_len: cb.aio_nbytes as usize }
-}
-
-/// Whether `fast_inline` may take the iocb, a PREAD, PWRITE, PREADV or
-/// PWRITEV (the caller checked): `Some((write, vectored))` if it is plain
-/// and its route performs it inline.
-#[inline(always)]
-fn inline_kind(cb: &Iocb, route: u8) -> Option<(bool, bool)> {
-    let op = cb.aio_lio_opcode;
-    let write = op == IOCB_CMD_PWRITE || op == IOCB_CMD_PWRITEV;
-    // The routes that perform this direction inline, as a bit set.
-    let inline_routes: u32 = if write { 1 << ROUTE_INLINE | 1 << ROUTE_INLINE_WRITES } else { 1 << ROUTE_INLINE };
-    if inline_routes >> route & 1 == 0 || !plain_rw(cb) {
-        return None;
-    }
-    Some((write, op >= IOCB_CMD_PREADV))
-}
-
-/// Whether the ring's fast path may take the iocb: a plain PREAD or PWRITE
-/// (a read also on a route that inlines writes only), with the checks the
-/// slow path makes per descriptor and call made with raw syscalls: kernel
-/// AIO refuses a closed or O_PATH descriptor, a wrong access mode and a
-/// directory at submit, where io_uring would say so only in the completion.
-#[inline(always)]
-fn ring_fast_ok(cb: &Iocb, route: u8) -> bool {
-    let op = cb.aio_lio_opcode;
-    let write = op == IOCB_CMD_PWRITE;
-    (op == IOCB_CMD_PREAD || write)
-        && (route == ROUTE_RING || (route == ROUTE_INLINE_WRITES && !write))
-        && plain_rw(cb)
-        && plain_buffer(cb)
-        && ring_rw_allowed(cb.aio_fildes as i32, write)
-}
-
-/// Whether kernel AIO would accept a read (write) of `fd` at submit as far
-/// as the descriptor goes: open, not O_PATH, opened for reading (writing),
-/// not a directory. With raw syscalls: no libc wrapper, no errno.
-fn ring_rw_allowed(fd: i32, write: bool) -> bool {
-    // SAFETY: F_GETFL reads the descriptor's status flags; no memory is passed.
-    let flags = unsafe { sys::raw6(libc::SYS_fcntl, fd as usize, libc::F_GETFL as usize, 0, 0, 0, 0) };
-    if flags < 0 {
-        return false;
-    }
-    let flags = flags as i32;
-    let mode = flags & libc::O_ACCMODE;
-    if flags & libc::O_PATH != 0 || mode == if write { libc::O_RDONLY } else { libc::O_WRONLY } {
-        return false;
-    }
-    let mut stx = core::mem::MaybeUninit::<libc::statx>::uninit();
-    // SAFETY: the path is a NUL-terminated empty string (AT_EMPTY_PATH: the
-    // descriptor itself) and `stx` is writable for a whole statx; the
-    // kernel writes only `stx`.
-    let r = unsafe {
-        sys::raw6(
-            libc::SYS_statx,
-            fd as usize,
-            c"".as_ptr() as usize,
-            libc::AT_EMPTY_PATH as usize,
-            libc::STATX_TYPE as usize,
-            stx.as_mut_ptr() as usize,
-            0,
-        )
-    };
-    // SAFETY: statx succeeded, so it filled stx_mode (STATX_TYPE is always
-    // returned); it is read by field, from memory the kernel wrote.
-    r == 0 && u32::from(unsafe { (*stx.as_ptr()).stx_mode }) & libc::S_IFMT != libc::S_IFDIR
-}
-
 /// Takes a private reference to an eventfd, as eventfd_ctx_fdget does:
 /// -EBADF for a bad descriptor, -EINVAL for one that is not an eventfd.
 fn pin_eventfd(fd: i32) -> Result<i32> {
@@ -2023,31 +1799,6 @@ fn close_quiet(fd: i32) {
         // SAFETY: closing a descriptor the library duplicated and owns.
         unsafe { libc::close(fd) };
     }
-}
-
-/// The filesystem magic of `fd`'s file (None if fstatfs fails).
-fn fs_magic(fd: i32) -> Option<libc::c_long> {
-    // SAFETY: statfs is plain integers, valid when zeroed.
-    let mut st: libc::statfs = unsafe { core::mem::zeroed() };
-    // SAFETY: `st` is a writable statfs.
-    (unsafe { libc::fstatfs(fd, &mut st) } == 0).then_some(st.f_type)
-}
-
-/// Files without FMODE_NOWAIT refuse RWF_NOWAIT: directories, and regular
-/// files of tmpfs, procfs and sysfs. Pipes, sockets, block devices and the
-/// character devices checked (zero, null, urandom) have it.
-fn supports_nowait(fd: i32, info: FdInfo) -> bool {
-    if info.is(libc::S_IFDIR) {
-        return false;
-    }
-    !info.is(libc::S_IFREG) || fs_class(fd, info.dev).nowait
-}
-
-/// Filesystems whose buffered writes honour RWF_NOWAIT (FOP_BUFFER_WASYNC).
-fn buffered_nowait_writes(fd: i32) -> bool {
-    const XFS: libc::c_long = 0x5846_5342;
-    const BTRFS: libc::c_long = 0x9123_683e;
-    matches!(fs_magic(fd), None | Some(XFS | BTRFS))
 }
 
 /// ioprio_check_cap for IOCB_FLAG_IOPRIO.
@@ -2130,150 +1881,4 @@ unsafe fn rw_syscall(write: bool, fd: i32, iov: *const libc::iovec, cnt: i32, of
     // SAFETY: per this function's contract; on 64-bit targets the offset is
     // passed whole in pos_l, pos_h is 0.
     unsafe { sys::raw6(nr, fd as usize, iov as usize, cnt as usize, off as usize, 0, flags as usize) }
-}
-
-/// What a filesystem offers, learned once per device with one fstatfs.
-#[derive(Clone, Copy)]
-struct FsClass {
-    /// Its files have FMODE_NOWAIT: io_uring tries them inline.
-    nowait: bool,
-    /// Its buffered writes can be tried without blocking (FOP_BUFFER_WASYNC).
-    buffered_wasync: bool,
-}
-
-/// Devices seen so far (a handful per process), by st_dev. A descriptor
-/// number closed and reused for another file gets its own statx, so the
-/// answer stays right; a device number reused by a later mount could only
-/// pick the slower route, never another result.
-static FS_CLASSES: Mutex<[(u64, Option<FsClass>); 16]> = Mutex::new([(0, None); 16]);
-
-fn fs_class(fd: i32, dev: u64) -> FsClass {
-    if let Some(c) = FS_CLASSES.lock().iter().find_map(|&(d, c)| c.filter(|_| d == dev)) {
-        return c;
-    }
-    const XFS: libc::c_long = 0x5846_5342;
-    const BTRFS: libc::c_long = 0x9123_683e;
-    let magic = fs_magic(fd);
-    let c = FsClass {
-        nowait: !matches!(magic, Some(libc::TMPFS_MAGIC | libc::PROC_SUPER_MAGIC | libc::SYSFS_MAGIC)),
-        buffered_wasync: matches!(magic, None | Some(XFS | BTRFS)),
-    };
-    if magic.is_some() {
-        let mut t = FS_CLASSES.lock();
-        if let Some(e) = t.iter_mut().find(|e| e.1.is_none()) {
-            *e = (dev, Some(c));
-        }
-    }
-    c
-}
-
-/// Nothing cached for the descriptor (or time for a recheck): the slow path decides.
-const ROUTE_UNKNOWN: u8 = 0;
-/// Requests go to the ring.
-const ROUTE_RING: u8 = 4;
-/// Reads and writes are done inline (a file without FMODE_NOWAIT).
-const ROUTE_INLINE: u8 = 1;
-/// Writes are done inline (buffered, no FOP_BUFFER_WASYNC); reads go to the ring.
-const ROUTE_INLINE_WRITES: u8 = 2;
-/// Reads, writes and syncs go to the kernel-AIO route (O_DIRECT on a file
-/// or block device that does real asynchronous direct I/O).
-const ROUTE_KERNEL: u8 = 3;
-
-/// RWF flags the fast path passes straight to preadv2/pwritev2: HIPRI,
-/// DSYNC, SYNC, APPEND, NOAPPEND, DONTCACHE (not NOWAIT or ATOMIC, whose
-/// refusals depend on the file).
-const RWF_FAST: u32 = 0x01 | 0x02 | 0x04 | 0x10 | 0x20 | 0x80;
-const FAST_IOVECS: usize = 8;
-
-/// The route of a descriptor.
-fn fd_route(fd: i32, info: FdInfo) -> u8 {
-    let direct = info.flags & libc::O_DIRECT != 0;
-    if info.is(libc::S_IFBLK) && direct {
-        return ROUTE_KERNEL;
-    }
-    if !info.is(libc::S_IFREG) {
-        return ROUTE_RING;
-    }
-    let c = fs_class(fd, info.dev);
-    if direct && c.nowait {
-        ROUTE_KERNEL
-    } else if !c.nowait {
-        ROUTE_INLINE
-    } else if info.flags & libc::O_DIRECT == 0 && !c.buffered_wasync {
-        ROUTE_INLINE_WRITES
-    } else {
-        ROUTE_RING
-    }
-}
-
-/// The route last found for each small descriptor number, with the number
-/// of submissions left before the slow path's statx looks again (low byte:
-/// route, high byte: uses left). A number closed and reused for another
-/// file can therefore only be sent the wrong way for a few submissions,
-/// and the wrong way still gives the right result: a regular file read
-/// inline is merely synchronous, and anything else is caught by the read or
-/// write itself (see `fast_inline`) or by the ring's own checks (`fast_ring`).
-static FD_ROUTES: [AtomicU16; FD_ROUTES_LEN] = [const { AtomicU16::new(0) }; FD_ROUTES_LEN];
-const FD_ROUTES_LEN: usize = 4096;
-const FD_RECHECK: u16 = 255;
-
-#[inline(always)]
-fn cached_route(fd: i32) -> u8 {
-    let Some(e) = FD_ROUTES.get(fd as u32 as usize) else { return ROUTE_UNKNOWN };
-    let v = e.load(Ordering::Relaxed);
-    if v < 0x100 {
-        return ROUTE_UNKNOWN; // never seen, forgotten, or no uses left
-    }
-    e.store(v - 0x100, Ordering::Relaxed);
-    v as u8
-}
-
-fn remember_route(fd: i32, route: u8) {
-    if let Some(e) = FD_ROUTES.get(fd as u32 as usize) {
-        e.store(u16::from(route) | FD_RECHECK << 8, Ordering::Relaxed);
-    }
-}
-
-fn forget_route(fd: i32) {
-    if let Some(e) = FD_ROUTES.get(fd as u32 as usize) {
-        e.store(0, Ordering::Relaxed);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Polls a policy over `outcomes` (one per wait that polls) and returns
-    /// how many waits slept at once in between.
-    fn skipped_between(p: &SpinPolicy, outcomes: &[bool]) -> Vec<u32> {
-        let mut out = Vec::new();
-        for &hit in outcomes {
-            let mut skipped = 0;
-            while !p.should_poll() {
-                skipped += 1;
-            }
-            out.push(skipped);
-            p.record(hit);
-        }
-        out
-    }
-
-    #[test]
-    fn spin_policy_backs_off_on_misses_and_recovers_on_a_hit() {
-        let p = SpinPolicy::default();
-        // Hits never back off.
-        assert_eq!(skipped_between(&p, &[true; 5]), vec![0; 5]);
-        // Four misses are tolerated, then 1, 2, 4, ... waits sleep at once.
-        assert_eq!(skipped_between(&p, &[false; 7]), vec![0, 0, 0, 0, 1, 2, 4]);
-        // The backoff is capped at 2^10.
-        let p = SpinPolicy::default();
-        let s = skipped_between(&p, &[false; 20]);
-        assert_eq!(*s.last().unwrap(), 1 << SPIN_BACKOFF_MAX);
-        // A hit starts over.
-        let p = SpinPolicy::default();
-        skipped_between(&p, &[false; 6]);
-        let s = skipped_between(&p, &[true, false, false, false, false, false]);
-        assert_eq!(s, vec![4, 0, 0, 0, 0, 1]);
-    }
 }
