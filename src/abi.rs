@@ -681,3 +681,25 @@ export_versioned!(io_queue_release, "aio_rs_io_queue_release_01", "io_queue_rele
 export_versioned!(io_queue_run, "aio_rs_io_queue_run_01", "io_queue_run@@LIBAIO_0.1");
 export_versioned!(io_queue_wait, "aio_rs_io_queue_wait_04", "io_queue_wait@@LIBAIO_0.4");
 export_versioned!(io_queue_wait_0_1, "aio_rs_io_queue_wait_01", "io_queue_wait@LIBAIO_0.1");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The single-compare forms against the plain definitions, at the edges.
+    #[test]
+    fn range_checks_match_their_definitions() {
+        let top = USER_TOP;
+        let addrs = [0, 1, 4095, 4096, 4097, 1 << 20, top - 4097, top - 4096, top - 64, top - 1, top, top + 1, usize::MAX - 63, usize::MAX];
+        let lens = [0, 1, 8, 32, 64, 4096, top - 8192, top - 4097, top - 4096, top - 4095, top, top + 1, usize::MAX];
+        for &a in &addrs {
+            for &l in &lens {
+                let plain = a >= 4096 && a.checked_add(l).is_some_and(|end| end <= top);
+                assert_eq!(is_user_range(a, l), plain, "is_user_range({a:#x}, {l:#x})");
+                let (a64, l64) = (a as u64, l as u64);
+                let plain = a64.checked_add(l64).is_some_and(|end| end <= top as u64);
+                assert_eq!(access_ok(a64, l64), plain, "access_ok({a:#x}, {l:#x})");
+            }
+        }
+    }
+}
