@@ -1,6 +1,8 @@
 /* Description: io_destroy racing with threads that submit and reap on the same context.
  *
- * 100 rounds: a context, two threads that submit reads of a tmpfs file
+ * For each of three files (tmpfs O_DIRECT, ext4 O_DIRECT, ext4 buffered:
+ * an io_uring engine serves them three different ways), 100 rounds: a
+ * context, two threads that submit reads of the file
  * to it as fast as they can until io_submit says -EINVAL, and io_destroy
  * from the main thread a moment later. Every io_submit returns 1, -EAGAIN
  * (the context is full: nothing is reaped) or -EINVAL (once destroyed);
@@ -37,13 +39,10 @@ static void *hammer(void *arg)
 	}
 }
 
-int main(void)
+static void race(const char *label)
 {
-	fd = t_tmpfile_direct("/dev/shm", "destroy-race");
 	t_write_pattern(fd, THREADS * BS, 5);
-	for (int t = 0; t < THREADS; t++)
-		bufs[t] = t_aligned(BS);
-
+	atomic_store(&bad, 0);
 	int clean = 0;
 	for (int round = 0; round < ROUNDS; round++) {
 		ctx = t_setup(64);
@@ -62,7 +61,20 @@ int main(void)
 			intact &= t_all(bufs[t], BS, 0xA5);
 		clean += intact;
 	}
-	printf("%d rounds: unexpected results %d, buffers untouched after io_destroy in %d\n",
-	       ROUNDS, atomic_load(&bad), clean);
+	printf("%s: %d rounds: unexpected results %d, buffers untouched after io_destroy in %d\n",
+	       label, ROUNDS, atomic_load(&bad), clean);
+	close(fd);
+}
+
+int main(void)
+{
+	for (int t = 0; t < THREADS; t++)
+		bufs[t] = t_aligned(BS);
+	fd = t_tmpfile_direct("/dev/shm", "destroy-race");
+	race("tmpfs O_DIRECT");
+	fd = t_tmpfile_direct(NULL, "destroy-race");
+	race("ext4 O_DIRECT");
+	fd = t_tmpfile("destroy-race");
+	race("ext4 buffered");
 	return 0;
 }
