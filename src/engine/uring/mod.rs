@@ -332,6 +332,28 @@ struct Slot {
     iov: Vec<libc::iovec>,
 }
 
+impl Slot {
+    /// Records a request queued to the ring (its iovec copy, if any, is
+    /// already in place).
+    fn start(&mut self, iocb: u64, data: u64, opcode: u16, nowait_unsupported: bool, resfd_dup: i32) {
+        self.iocb = iocb;
+        self.data = data;
+        self.opcode = opcode;
+        self.io_pending = true;
+        self.cancelled = false;
+        self.nowait_unsupported = nowait_unsupported;
+        self.resfd_pending = resfd_dup >= 0;
+        self.resfd_dup = resfd_dup;
+    }
+
+    /// Neither the request's nor its eventfd write's completion is awaited:
+    /// the slot can be reused.
+    #[inline(always)]
+    fn finished(&self) -> bool {
+        !self.io_pending && !self.resfd_pending
+    }
+}
+
 // SAFETY: the iovec pointers inside a Slot are addresses handed to the
 // kernel, never dereferenced by the library; the slab is only used under its lock.
 unsafe impl Send for Slot {}
@@ -346,21 +368,12 @@ impl Slab {
     #[inline(always)]
     fn take(&mut self, iocb: u64, data: u64, opcode: u16) -> Option<u32> {
         let idx = self.free.pop()?;
-        let s = &mut self.slots[idx as usize];
-        s.iocb = iocb;
-        s.data = data;
-        s.opcode = opcode;
-        s.io_pending = true;
-        s.cancelled = false;
-        s.nowait_unsupported = false;
-        s.resfd_pending = false;
-        s.resfd_dup = -1;
+        self.slots[idx as usize].start(iocb, data, opcode, false, -1);
         Some(idx)
     }
 
     fn release_if_done(&mut self, i: u32) {
-        let s = &mut self.slots[i as usize];
-        if !s.io_pending && !s.resfd_pending {
+        if self.slots[i as usize].finished() {
             self.free.push(i);
         }
     }
@@ -546,6 +559,12 @@ impl UringEngine {
     /// their completions.
     fn publish(&self, guard: MutexGuard<'_, ()>) {
         self.kick();
+        self.unlock_published(guard);
+    }
+
+    /// The end of `publish`, once the entries are published.
+    #[inline(always)]
+    fn unlock_published(&self, guard: MutexGuard<'_, ()>) {
         drop(guard);
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             self.arm_bridge();
@@ -565,17 +584,8 @@ impl UringEngine {
             self.push(core::slice::from_ref(entry));
             return self.publish(guard);
         }
-        sq.sync();
-        std::sync::atomic::fence(Ordering::SeqCst);
-        let sleeping = sq.need_wakeup();
-        drop(sq);
-        if sleeping {
-            let _ = self.ring.submitter().submit();
-        }
-        drop(guard);
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
-            self.arm_bridge();
-        }
+        self.kick_with(sq);
+        self.unlock_published(guard);
     }
 
     #[inline(never)]
@@ -588,7 +598,12 @@ impl UringEngine {
     /// Publishes the pushed entries and wakes the submission thread if it sleeps.
     fn kick(&self) {
         // SAFETY: under submit_lock (held by the caller).
-        let mut sq = unsafe { self.ring.submission_shared() };
+        self.kick_with(unsafe { self.ring.submission_shared() });
+    }
+
+    /// `kick` with a view of the queue the caller already holds.
+    #[inline(always)]
+    fn kick_with(&self, mut sq: io_uring::squeue::SubmissionQueue<'_>) {
         sq.sync();
         std::sync::atomic::fence(Ordering::SeqCst);
         if sq.need_wakeup() {
@@ -671,19 +686,12 @@ impl UringEngine {
                 resfd_dup,
             }));
         }
-        let s = &mut slab.slots[idx as usize];
-        s.iocb = p.addr();
-        s.data = cb.aio_data;
-        s.opcode = cb.aio_lio_opcode;
-        s.io_pending = true;
-        s.cancelled = false;
-        s.nowait_unsupported = cb.aio_rw_flags & RWF_NOWAIT != 0
+        let nowait_unsupported = cb.aio_rw_flags & RWF_NOWAIT != 0
             && matches!(cb.aio_lio_opcode, IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV)
             && info.is(libc::S_IFREG)
             && info.flags & libc::O_DIRECT == 0
             && !buffered_nowait_writes(fd);
-        s.resfd_pending = resfd_dup >= 0;
-        s.resfd_dup = resfd_dup;
+        slab.slots[idx as usize].start(p.addr(), cb.aio_data, cb.aio_lio_opcode, nowait_unsupported, resfd_dup);
         let ud = UD_IO | u64::from(idx);
         if resfd_dup >= 0 {
             let w = opcode::Write::new(Fd(resfd_dup), (&raw const EVENTFD_ONE).cast(), 8).build();
@@ -804,15 +812,22 @@ impl UringEngine {
     /// is free (the slow path then says -EAGAIN).
     #[inline(always)]
     fn queue_plain<'a>(&'a self, p: IocbPtr, cb: &Iocb, queued: &mut Option<MutexGuard<'a, ()>>) -> bool {
-        let Some(idx) = self.slab.lock().take(p.addr(), cb.aio_data, cb.aio_lio_opcode) else { return false };
-        p.clear_key();
-        let entry = plain_entry(cb, idx);
+        let Some(entry) = self.claim_plain(p, cb) else { return false };
         if queued.is_none() {
             *queued = Some(self.submit_lock.lock());
         }
         self.ring_pending.fetch_add(1, Ordering::AcqRel);
         self.push(core::slice::from_ref(&entry));
         true
+    }
+
+    /// The part of queueing a plain PREAD/PWRITE before the push: a slot,
+    /// the key cleared, the entry. None, with no effect, if no slot is free.
+    #[inline(always)]
+    fn claim_plain(&self, p: IocbPtr, cb: &Iocb) -> Option<squeue::Entry> {
+        let idx = self.slab.lock().take(p.addr(), cb.aio_data, cb.aio_lio_opcode)?;
+        p.clear_key();
+        Some(plain_entry(cb, idx))
     }
 
     /// `fast_inline` for PREADV/PWRITEV of up to FAST_IOVECS iovecs.
@@ -849,13 +864,8 @@ impl UringEngine {
             p.set_key(cb.aio_key);
             return false;
         }
-        self.post_inline(IoEvent { data: cb.aio_data, obj: p.addr(), res, res2: 0 });
+        self.inline_done.post(IoEvent { data: cb.aio_data, obj: p.addr(), res, res2: 0 });
         true
-    }
-
-    #[inline(always)]
-    fn post_inline(&self, ev: IoEvent) {
-        self.inline_done.post(ev);
     }
 
     /// Performs an inline request with the synchronous syscall kernel AIO's
@@ -882,7 +892,7 @@ impl UringEngine {
         // kernel validates them again (a bad one is -EFAULT, as in AIO).
         let res = unsafe { rw_syscall(write, io.fd, iov, cnt, io.off, io.rw_flags as u32) };
         self.slab.lock().free.push(io.idx);
-        self.post_inline(IoEvent { data: io.data, obj: io.iocb, res, res2: 0 });
+        self.inline_done.post(IoEvent { data: io.data, obj: io.iocb, res, res2: 0 });
         if io.resfd_dup >= 0 {
             // SAFETY: writing 8 bytes from a static to the private eventfd dup.
             unsafe { libc::write(io.resfd_dup, (&raw const EVENTFD_ONE).cast(), 8) };
@@ -1061,16 +1071,7 @@ impl UringEngine {
                 }
                 let off = cb.aio_offset as u64;
                 let e = match (vectored, write) {
-                    (false, false) => opcode::Read::new(Fd(fd), cb.aio_buf as *mut u8, count as u32)
-                        .offset(off)
-                        .ioprio(ioprio)
-                        .rw_flags(rw_flags)
-                        .build(),
-                    (false, true) => opcode::Write::new(Fd(fd), cb.aio_buf as *const u8, count as u32)
-                        .offset(off)
-                        .ioprio(ioprio)
-                        .rw_flags(rw_flags)
-                        .build(),
+                    (false, _) => rw_entry(write, fd, cb.aio_buf, count as u32, off, ioprio, rw_flags),
                     (true, false) => {
                         let iov = &slab.slots[idx as usize].iov;
                         opcode::Readv::new(Fd(fd), iov.as_ptr(), iov.len() as u32)
@@ -1181,7 +1182,8 @@ impl UringEngine {
             unsafe { events.write_in_run(got, IoEvent { data: s.data, obj: s.iocb, res, res2: 0 }) };
             got += 1;
             s.io_pending = false;
-            if !s.resfd_pending {
+            // release_if_done without indexing the slot again (per event).
+            if s.finished() {
                 slab.free.push(idx);
             }
         }
@@ -1384,9 +1386,7 @@ impl UringEngine {
         if !ring_fast_ok(&cb, route) {
             return None;
         }
-        let idx = self.slab.lock().take(p.addr(), cb.aio_data, cb.aio_lio_opcode)?;
-        p.clear_key();
-        let entry = plain_entry(&cb, idx);
+        let entry = self.claim_plain(p, &cb)?;
         let guard = self.submit_lock.lock();
         self.ring_pending.fetch_add(1, Ordering::AcqRel);
         self.push_one_and_publish(guard, &entry);

@@ -107,16 +107,20 @@ pub(super) fn plain_buffer(cb: &Iocb) -> bool {
 /// The ring entry of a PREAD or PWRITE that passed `ring_fast_ok`, in slot `idx`.
 #[inline(always)]
 pub(super) fn plain_entry(cb: &Iocb, idx: u32) -> squeue::Entry {
-    let fd = Fd(cb.aio_fildes as i32);
-    let len = cb.aio_nbytes as u32;
     let flags = (cb.aio_rw_flags & !RWF_HIPRI) as i32;
-    let off = cb.aio_offset as u64;
-    let entry = if cb.aio_lio_opcode == IOCB_CMD_PWRITE {
-        opcode::Write::new(fd, cb.aio_buf as *const u8, len).offset(off).rw_flags(flags).build()
+    let write = cb.aio_lio_opcode == IOCB_CMD_PWRITE;
+    rw_entry(write, cb.aio_fildes as i32, cb.aio_buf, cb.aio_nbytes as u32, cb.aio_offset as u64, 0, flags)
+        .user_data(UD_IO | u64::from(idx))
+}
+
+/// A non-vectored READ or WRITE entry (no user_data yet).
+#[inline(always)]
+pub(super) fn rw_entry(write: bool, fd: i32, buf: u64, len: u32, off: u64, ioprio: u16, flags: i32) -> squeue::Entry {
+    if write {
+        opcode::Write::new(Fd(fd), buf as *const u8, len).offset(off).ioprio(ioprio).rw_flags(flags).build()
     } else {
-        opcode::Read::new(fd, cb.aio_buf as *mut u8, len).offset(off).rw_flags(flags).build()
-    };
-    entry.user_data(UD_IO | u64::from(idx))
+        opcode::Read::new(Fd(fd), buf as *mut u8, len).offset(off).ioprio(ioprio).rw_flags(flags).build()
+    }
 }
 
 pub(super) fn one_iovec(cb: &Iocb) -> libc::iovec {
