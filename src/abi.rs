@@ -475,12 +475,20 @@ fn submit_looked_up(ctx: usize, iocbs: IocbList) -> Result<usize> {
 
 fn get_events(ctx: usize, wait: &Wait) -> Result<usize> {
     if let Some(engine) = ctx_table::fast(ctx) {
-        if wait.timeout.is_zero() && engine.nothing_ready() == Some(true) {
-            return Ok(0);
-        }
-        return engine.get_events(wait);
+        return engine_get_events(&*engine, wait);
     }
     get_events_looked_up(ctx, wait)
+}
+
+/// io_getevents on one of the library's engines. libaio's shortcut: a
+/// {0,0} timeout with nothing ready returns 0 without a syscall, whatever
+/// the other arguments are.
+#[inline(always)]
+fn engine_get_events<E: Engine + ?Sized>(engine: &E, wait: &Wait) -> Result<usize> {
+    if wait.timeout.is_zero() && engine.nothing_ready() == Some(true) {
+        return Ok(0);
+    }
+    engine.get_events(wait)
 }
 
 /// `get_events` for a handle the fast index does not hold.
@@ -488,14 +496,7 @@ fn get_events(ctx: usize, wait: &Wait) -> Result<usize> {
 #[inline(never)]
 fn get_events_looked_up(ctx: usize, wait: &Wait) -> Result<usize> {
     match ctx_table::lookup(ctx) {
-        Some(engine) => {
-            // libaio's shortcut: a {0,0} timeout with nothing ready returns 0
-            // without a syscall, whatever the other arguments are.
-            if wait.timeout.is_zero() && engine.nothing_ready() == Some(true) {
-                return Ok(0);
-            }
-            engine.get_events(wait)
-        }
+        Some(engine) => engine_get_events(&*engine, wait),
         None => {
             // libaio's shortcut reads the ring of any handle; a context made
             // by a raw syscall gets it too, read the checked way (a garbage

@@ -1026,8 +1026,7 @@ impl UringEngine {
                     return Err(Errno::EOPNOTSUPP);
                 }
                 // The access mode (FMODE_READ / FMODE_WRITE).
-                let mode = info.flags & libc::O_ACCMODE;
-                if (!write && mode == libc::O_WRONLY) || (write && mode == libc::O_RDONLY) {
+                if !info.opened_for(write) {
                     return Err(ebadf);
                 }
                 // A directory has no read_iter/write_iter.

@@ -30,6 +30,25 @@ impl FdInfo {
     pub(super) fn is(self, fmt: u32) -> bool {
         self.mode & libc::S_IFMT == fmt
     }
+
+    /// FMODE_READ for a read, FMODE_WRITE for a write (else -EBADF).
+    #[inline(always)]
+    pub(super) fn opened_for(self, write: bool) -> bool {
+        self.flags & libc::O_ACCMODE != if write { libc::O_RDONLY } else { libc::O_WRONLY }
+    }
+}
+
+/// What io_submit needs of `fd`, or None where fget gives -EBADF (a closed
+/// descriptor or an O_PATH one). Raw syscalls: no libc wrapper, no errno.
+#[inline(always)]
+pub(super) fn fd_info(fd: i32) -> Option<FdInfo> {
+    // SAFETY: F_GETFL reads the descriptor's status flags; no memory is passed.
+    let flags = unsafe { sys::raw6(libc::SYS_fcntl, fd as usize, libc::F_GETFL as usize, 0, 0, 0, 0) };
+    if flags < 0 || flags as i32 & libc::O_PATH != 0 {
+        return None;
+    }
+    let (mode, dev) = file_type_and_dev(fd)?;
+    Some(FdInfo { flags: flags as i32, mode, dev })
 }
 
 /// The descriptors seen in one io_submit call (the last 8), on the stack.
@@ -45,13 +64,7 @@ impl FdCache {
         if let Some(info) = self.seen.iter().find_map(|&(f, i)| i.filter(|_| f == fd)) {
             return Ok(info);
         }
-        // SAFETY: F_GETFL only reads the descriptor's status flags.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-        if flags < 0 || flags & libc::O_PATH != 0 {
-            return Err(Errno(libc::EBADF));
-        }
-        let (mode, dev) = file_type_and_dev(fd).ok_or(Errno(libc::EBADF))?;
-        let info = FdInfo { flags, mode, dev };
+        let info = fd_info(fd).ok_or(Errno(libc::EBADF))?;
         self.seen[self.next] = (fd, Some(info));
         self.next = (self.next + 1) % self.seen.len();
         Ok(info)
@@ -65,17 +78,34 @@ impl FdCache {
 /// submission made O_DIRECT writes with fdatasync (R8) write the inode on
 /// every other fdatasync, 0.6 µs of CPU per write more than kernel AIO.
 /// statx for the type alone leaves the timestamps unread.
+#[inline(always)]
 fn file_type_and_dev(fd: i32) -> Option<(u32, u64)> {
-    // SAFETY: an all-zero statx is a valid value of the plain-data struct.
-    let mut stx: libc::statx = unsafe { core::mem::zeroed() };
+    let mut stx = core::mem::MaybeUninit::<libc::statx>::uninit();
     // SAFETY: the path is a NUL-terminated empty string (AT_EMPTY_PATH: the
-    // descriptor itself) and `stx` is writable; statx writes only `stx`.
-    let r = unsafe { libc::statx(fd, c"".as_ptr(), libc::AT_EMPTY_PATH, libc::STATX_TYPE, &mut stx) };
+    // descriptor itself) and `stx` is writable for a whole statx; the
+    // kernel writes only `stx`.
+    let r = unsafe {
+        sys::raw6(
+            libc::SYS_statx,
+            fd as usize,
+            c"".as_ptr() as usize,
+            libc::AT_EMPTY_PATH as usize,
+            libc::STATX_TYPE as usize,
+            stx.as_mut_ptr() as usize,
+            0,
+        )
+    };
     if r == 0 {
-        let dev = libc::makedev(stx.stx_dev_major, stx.stx_dev_minor);
-        return Some((u32::from(stx.stx_mode), dev));
+        // SAFETY: statx succeeded, so it filled stx_mode (STATX_TYPE is
+        // always returned) and stx_dev_*; read by field, from memory the
+        // kernel wrote.
+        let (mode, major, minor) = unsafe {
+            let p = stx.as_ptr();
+            ((*p).stx_mode, (*p).stx_dev_major, (*p).stx_dev_minor)
+        };
+        return Some((u32::from(mode), libc::makedev(major, minor)));
     }
-    if std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
+    if r != -i64::from(libc::ENOSYS) {
         return None;
     }
     // A kernel without statx (before 4.11) has no fine-grained timestamps either.
@@ -160,36 +190,10 @@ pub(super) fn ring_fast_ok(cb: &Iocb, route: u8) -> bool {
 
 /// Whether kernel AIO would accept a read (write) of `fd` at submit as far
 /// as the descriptor goes: open, not O_PATH, opened for reading (writing),
-/// not a directory. With raw syscalls: no libc wrapper, no errno.
+/// not a directory.
+#[inline(always)]
 fn ring_rw_allowed(fd: i32, write: bool) -> bool {
-    // SAFETY: F_GETFL reads the descriptor's status flags; no memory is passed.
-    let flags = unsafe { sys::raw6(libc::SYS_fcntl, fd as usize, libc::F_GETFL as usize, 0, 0, 0, 0) };
-    if flags < 0 {
-        return false;
-    }
-    let flags = flags as i32;
-    let mode = flags & libc::O_ACCMODE;
-    if flags & libc::O_PATH != 0 || mode == if write { libc::O_RDONLY } else { libc::O_WRONLY } {
-        return false;
-    }
-    let mut stx = core::mem::MaybeUninit::<libc::statx>::uninit();
-    // SAFETY: the path is a NUL-terminated empty string (AT_EMPTY_PATH: the
-    // descriptor itself) and `stx` is writable for a whole statx; the
-    // kernel writes only `stx`.
-    let r = unsafe {
-        sys::raw6(
-            libc::SYS_statx,
-            fd as usize,
-            c"".as_ptr() as usize,
-            libc::AT_EMPTY_PATH as usize,
-            libc::STATX_TYPE as usize,
-            stx.as_mut_ptr() as usize,
-            0,
-        )
-    };
-    // SAFETY: statx succeeded, so it filled stx_mode (STATX_TYPE is always
-    // returned); it is read by field, from memory the kernel wrote.
-    r == 0 && u32::from(unsafe { (*stx.as_ptr()).stx_mode }) & libc::S_IFMT != libc::S_IFDIR
+    fd_info(fd).is_some_and(|info| info.opened_for(write) && !info.is(libc::S_IFDIR))
 }
 
 /// The filesystem magic of `fd`'s file (None if fstatfs fails).
