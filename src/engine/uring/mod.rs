@@ -29,7 +29,7 @@
 //! descriptor whose route is known (`submit_fast`). spin.rs decides when
 //! io_getevents polls the kernel-AIO route before it sleeps.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex as StdMutex, OnceLock};
 
 use io_uring::types::{CancelBuilder, Fd, FsyncFlags};
@@ -89,6 +89,8 @@ const SQ_THREAD_IDLE_MS: u32 = 10;
 /// The most entries of one ring a submission thread serving several rings
 /// takes per pass (the kernel's IORING_SQPOLL_CAP_ENTRIES_VALUE).
 const SQPOLL_BATCH: usize = 8;
+/// Looks at the submission queue `wait_taken` makes before it yields.
+const TAKEN_SPINS: u32 = 200;
 
 /// The 8 bytes a RESFD completion adds to the eventfd.
 static EVENTFD_ONE: u64 = 1;
@@ -394,6 +396,10 @@ pub struct UringEngine {
     dead: AtomicBool,
     /// Serialises pushes to the submission queue.
     submit_lock: Mutex<()>,
+    /// Entries pushed to the submission queue so far (wrapping, like the
+    /// queue's tail; written under submit_lock): where a submitter's last
+    /// entry stands, for `wait_taken`.
+    pushed: AtomicU32,
     /// Serialises draining the completion queue.
     /// Holds at most one request completion taken off the queue by
     /// `nothing_ready` (which has nowhere to put it); drain delivers it first.
@@ -472,6 +478,7 @@ impl UringEngine {
             in_flight: AtomicUsize::new(0),
             dead: AtomicBool::new(false),
             submit_lock: Mutex::new(()),
+            pushed: AtomicU32::new(0),
             reap_lock: Mutex::new(None),
             cq_may_overflow,
             slab: Mutex::new(slab),
@@ -515,6 +522,7 @@ impl UringEngine {
             // EVENTFD_ONE owned by the library).
             let pushed = unsafe { self.ring.submission_shared().push_multiple(entries) };
             if pushed.is_ok() {
+                self.count_pushed(entries.len() as u32);
                 return;
             }
             let _ = self.ring.submitter().squeue_wait();
@@ -554,27 +562,64 @@ impl UringEngine {
         false
     }
 
+    #[inline(always)]
+    fn count_pushed(&self, n: u32) {
+        // Under submit_lock: a plain read-modify-write is enough.
+        self.pushed.store(self.pushed.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
     /// Ends a batch of pushes: publishes them, releases submit_lock, and
     /// makes sure a thread asleep on the kernel-AIO route will hear of
-    /// their completions.
-    fn publish(&self, guard: MutexGuard<'_, ()>) {
+    /// their completions. Returns where the batch's last entry stands (see
+    /// `wait_taken`).
+    fn publish(&self, guard: MutexGuard<'_, ()>) -> u32 {
         self.kick();
-        self.unlock_published(guard);
+        self.unlock_published(guard)
+    }
+
+    /// Waits until the submission thread has taken every entry up to
+    /// `upto` (a value of `pushed`). It looks a request's descriptor up
+    /// when it takes the entry, where kernel AIO takes its reference to
+    /// the file inside io_submit: until then, a descriptor closed once
+    /// io_submit has returned would fail the request (-EBADF), and its
+    /// number reused for another file would redirect it there.
+    #[inline(never)]
+    fn wait_taken(&self, upto: u32) {
+        let mut tries = 0u32;
+        loop {
+            {
+                let _g = self.submit_lock.lock();
+                let behind = self.pushed.load(Ordering::Relaxed).wrapping_sub(upto);
+                if self.sq_holds_at_most(behind as usize) {
+                    return;
+                }
+            }
+            // The submission thread takes an entry within microseconds
+            // when it is awake; `sq_holds_at_most` woke it if it slept.
+            tries += 1;
+            if tries < TAKEN_SPINS {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
     }
 
     /// The end of `publish`, once the entries are published.
     #[inline(always)]
-    fn unlock_published(&self, guard: MutexGuard<'_, ()>) {
+    fn unlock_published(&self, guard: MutexGuard<'_, ()>) -> u32 {
+        let upto = self.pushed.load(Ordering::Relaxed);
         drop(guard);
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             self.arm_bridge();
         }
+        upto
     }
 
     /// `push` of one entry and `publish`, with one look at the queue when
     /// it has room (the common case).
     #[inline(always)]
-    fn push_one_and_publish(&self, guard: MutexGuard<'_, ()>, entry: &squeue::Entry) {
+    fn push_one_and_publish(&self, guard: MutexGuard<'_, ()>, entry: &squeue::Entry) -> u32 {
         // SAFETY: under submit_lock (`guard`); the entry's buffers stay
         // valid until its completion, as in `push`.
         let mut sq = unsafe { self.ring.submission_shared() };
@@ -584,8 +629,9 @@ impl UringEngine {
             self.push(core::slice::from_ref(entry));
             return self.publish(guard);
         }
+        self.count_pushed(1);
         self.kick_with(sq);
-        self.unlock_published(guard);
+        self.unlock_published(guard)
     }
 
     #[inline(never)]
@@ -1259,7 +1305,7 @@ impl UringEngine {
     /// one that needs a closer look. Returns what it did (`Fast`).
     #[inline(always)]
     fn submit_fast(&self, iocbs: IocbList, nr: usize) -> Fast {
-        let mut f = Fast { end: 0, accepted: 0, inlined: false, run: 0 };
+        let mut f = Fast { end: 0, accepted: 0, inlined: false, run: 0, queued_upto: None };
         // Taken at the first request queued to the ring, kept for the batch.
         let mut queued: Option<MutexGuard<'_, ()>> = None;
         while f.end < nr {
@@ -1293,7 +1339,7 @@ impl UringEngine {
             f.end += 1;
         }
         if let Some(g) = queued {
-            self.publish(g);
+            f.queued_upto = Some(self.publish(g));
         }
         f
     }
@@ -1305,14 +1351,15 @@ impl UringEngine {
     fn submit_batch(&self, iocbs: IocbList, nr: usize) -> Result<usize> {
         // The common batch first: iocbs of descriptors with a cached route
         // that go inline or to the kernel-AIO route, with nothing unusual.
-        let Fast { end: i, accepted: mut done, mut inlined, run } = self.submit_fast(iocbs, nr);
+        let Fast { end: i, accepted: mut done, mut inlined, run, mut queued_upto } = self.submit_fast(iocbs, nr);
         let mut first_err = None;
         if i < nr {
             // The general path carries on, the fast path's kernel-AIO run included.
-            let (n, err, inl) = self.submit_general(iocbs, i - run, i, nr);
+            let (n, err, inl, upto) = self.submit_general(iocbs, i - run, i, nr);
             done += n;
             first_err = err;
             inlined |= inl;
+            queued_upto = upto.or(queued_upto);
         } else if run > 0 {
             let (n, err) = self.flush_run(iocbs, i - run, i);
             done += n;
@@ -1323,6 +1370,9 @@ impl UringEngine {
         }
         if inlined {
             self.wake_sleepers();
+        }
+        if let Some(upto) = queued_upto {
+            self.wait_taken(upto);
         }
         match (done, first_err) {
             (0, Some(e)) => Err(e),
@@ -1388,15 +1438,17 @@ impl UringEngine {
         let entry = self.claim_plain(p, &cb)?;
         let guard = self.submit_lock.lock();
         self.ring_pending.fetch_add(1, Ordering::AcqRel);
-        self.push_one_and_publish(guard, &entry);
+        let upto = self.push_one_and_publish(guard, &entry);
+        self.wait_taken(upto);
         Some(Ok(1))
     }
 
     /// io_submit's general path for iocbs [from, nr): every check in the
     /// kernel's order, every route. Iocbs [run_start, from) are a run for
     /// the kernel-AIO route already reserved (by `submit_fast`). Returns how
-    /// many were accepted, the error that stopped the batch, and whether any
-    /// was performed inline.
+    /// many were accepted, the error that stopped the batch, whether any
+    /// was performed inline, and where the last entry queued stands (see
+    /// `wait_taken`).
     #[inline(never)]
     fn submit_general(
         &self,
@@ -1404,7 +1456,7 @@ impl UringEngine {
         run_start: usize,
         from: usize,
         nr: usize,
-    ) -> (usize, Option<Errno>, bool) {
+    ) -> (usize, Option<Errno>, bool, Option<u32>) {
         // Filled only by the slow path: the fast one looks at no descriptor.
         let mut fds: Option<FdCache> = None;
         let mut entries = Entries::None;
@@ -1473,10 +1525,8 @@ impl UringEngine {
                 first_err = err;
             }
         }
-        if let Some(g) = submit_guard {
-            self.publish(g);
-        }
-        (done, first_err, inlined)
+        let upto = submit_guard.map(|g| self.publish(g));
+        (done, first_err, inlined, upto)
     }
 }
 
@@ -1489,11 +1539,13 @@ fn unusable() -> Errno {
 /// What io_submit's fast path did: it stopped at iocb `end`, having
 /// accepted `accepted` iocbs (inline or queued to the ring), and left the
 /// last `run` iocbs before `end` reserved for the kernel-AIO route.
+/// `queued_upto`: where its last entry queued to the ring stands.
 struct Fast {
     end: usize,
     accepted: usize,
     inlined: bool,
     run: usize,
+    queued_upto: Option<u32>,
 }
 
 /// io_pgetevents installs its mask even when events are already there, so a
