@@ -6,11 +6,13 @@
  * and nothing of this program. Run by scripts/insn-count, which divides by
  * the number of I/Os.
  *
- *   insn_per_io FILE DEPTH COUNT [direct]
+ *   insn_per_io FILE DEPTH COUNT [direct|cold]
  *
  * Reads 4 KiB blocks of FILE at pseudo-random offsets, keeping DEPTH in
  * flight (submitting one iocb per io_submit and reaping what is ready, as
- * fio does at that depth) until COUNT I/Os have completed.
+ * fio does at that depth) until COUNT I/Os have completed. `direct` opens
+ * FILE with O_DIRECT; `cold` drops each block from the page cache
+ * (POSIX_FADV_DONTNEED, outside the counted calls) before it is read.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -36,12 +38,14 @@ __attribute__((noinline)) int do_reap(io_context_t ctx, int min, int nr, struct 
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: insn_per_io FILE DEPTH COUNT [direct]\n");
+		fprintf(stderr, "usage: insn_per_io FILE DEPTH COUNT [direct|cold]\n");
 		return 2;
 	}
 	int depth = atoi(argv[2]);
 	long count = atol(argv[3]);
-	int fd = open(argv[1], O_RDONLY | (argc > 4 ? O_DIRECT : 0));
+	int direct = argc > 4 && strcmp(argv[4], "direct") == 0;
+	int cold = argc > 4 && strcmp(argv[4], "cold") == 0;
+	int fd = open(argv[1], O_RDONLY | (direct ? O_DIRECT : 0));
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size < 64 * BS || depth < 1 || depth > 256) {
 		perror("insn_per_io: open");
@@ -71,7 +75,10 @@ int main(int argc, char **argv)
 			x ^= x >> 7;
 			x ^= x << 17;
 			long i = cb - cbs;
-			io_prep_pread(cb, fd, bufs + i * BS, BS, (long long)(x % (unsigned long long)blocks) * BS);
+			long long off = (long long)(x % (unsigned long long)blocks) * BS;
+			if (cold)
+				posix_fadvise(fd, off, BS, POSIX_FADV_DONTNEED);
+			io_prep_pread(cb, fd, bufs + i * BS, BS, off);
 			if (do_submit(ctx, cb) != 1) {
 				fprintf(stderr, "insn_per_io: io_submit failed\n");
 				return 1;

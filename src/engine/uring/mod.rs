@@ -45,8 +45,10 @@ use crate::errno::{Errno, Result};
 mod inline_events;
 mod routes;
 mod spin;
+mod sq_head;
 
 use inline_events::InlineEvents;
+use sq_head::SqHead;
 use routes::*;
 use spin::{PollerSlot, SpinPolicy};
 use crate::fork;
@@ -400,6 +402,8 @@ pub struct UringEngine {
     /// queue's tail; written under submit_lock): where a submitter's last
     /// entry stands, for `wait_taken`.
     pushed: AtomicU32,
+    /// The queue's head, read without submit_lock by `wait_taken`.
+    sq_head: SqHead,
     /// Serialises draining the completion queue.
     /// Holds at most one request completion taken off the queue by
     /// `nothing_ready` (which has nowhere to put it); drain delivers it first.
@@ -464,6 +468,7 @@ impl UringEngine {
         let sq = (2 * capacity).next_power_of_two().min(32768) as u32;
         let cq = (4 * capacity + 8).next_power_of_two().min(65536) as u32;
         let ring = on_own_thread(|| build_ring(sq, cq)).unwrap_or(Err(Errno::EAGAIN))?;
+        let sq_head = SqHead::new(&ring).ok_or(Errno::EAGAIN)?;
         let nslots = 2 * capacity;
         let cq_may_overflow = capacity + nslots > ring.params().cq_entries() as usize;
         let handle = HandleMem::new(ring_nr)?;
@@ -479,6 +484,7 @@ impl UringEngine {
             dead: AtomicBool::new(false),
             submit_lock: Mutex::new(()),
             pushed: AtomicU32::new(0),
+            sq_head,
             reap_lock: Mutex::new(None),
             cq_may_overflow,
             slab: Mutex::new(slab),
@@ -586,7 +592,17 @@ impl UringEngine {
     #[inline(never)]
     fn wait_taken(&self, upto: u32) {
         let mut tries = 0u32;
-        loop {
+        // `upto` is at most 2^31 entries ahead of the head.
+        while (self.sq_head.load().wrapping_sub(upto) as i32) < 0 {
+            // The publication woke the submission thread if it slept, and
+            // it takes an entry within microseconds once awake.
+            tries += 1;
+            if tries < TAKEN_SPINS {
+                std::hint::spin_loop();
+                continue;
+            }
+            // Long enough to look again, under the lock, whether it sleeps
+            // (as `sq_holds_at_most` does), and to give it the CPU.
             {
                 let _g = self.submit_lock.lock();
                 let behind = self.pushed.load(Ordering::Relaxed).wrapping_sub(upto);
@@ -594,14 +610,7 @@ impl UringEngine {
                     return;
                 }
             }
-            // The submission thread takes an entry within microseconds
-            // when it is awake; `sq_holds_at_most` woke it if it slept.
-            tries += 1;
-            if tries < TAKEN_SPINS {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+            std::thread::yield_now();
         }
     }
 
@@ -850,7 +859,35 @@ impl UringEngine {
     /// the first push; returns whether the request was queued.
     #[inline(always)]
     fn fast_ring<'a>(&'a self, p: IocbPtr, cb: &Iocb, route: u8, queued: &mut Option<MutexGuard<'a, ()>>) -> bool {
-        ring_fast_ok(cb, route) && self.queue_plain(p, cb, queued)
+        let Some(info) = ring_fast_ok(cb, route) else { return false };
+        if may_be_cached(cb, info) && self.try_cached_read(p, cb) {
+            return true;
+        }
+        self.queue_plain(p, cb, queued)
+    }
+
+    /// A buffered read whose bytes are all in the page cache, performed
+    /// here (preadv2 with RWF_NOWAIT) and its event posted, as kernel AIO
+    /// performs it inside io_submit; anything else (some bytes not cached,
+    /// an error) is left, with no effect but the cleared key, to the ring,
+    /// which repeats the whole read. Handing a read to the submission
+    /// thread costs io_submit the wait until the thread has taken it
+    /// (`wait_taken`): about 1.5 µs here, where a cached 4 KiB read takes
+    /// half of that.
+    #[inline(always)]
+    fn try_cached_read(&self, p: IocbPtr, cb: &Iocb) -> bool {
+        let iov = one_iovec(cb);
+        p.clear_key();
+        // SAFETY: one iovec on this frame, naming the caller's buffer, which
+        // passed access_ok and belongs to the caller by libaio's contract.
+        let res = unsafe { rw_syscall(false, cb.aio_fildes as i32, &raw const iov, 1, cb.aio_offset, RWF_NOWAIT) };
+        // 0 is end of file: with RWF_NOWAIT a read that finds its first
+        // page missing fails with -EAGAIN instead.
+        if res != cb.aio_nbytes as i64 && res != 0 {
+            return false;
+        }
+        self.inline_done.post(IoEvent { data: cb.aio_data, obj: p.addr(), res, res2: 0 });
+        true
     }
 
     /// Queues a PREAD or PWRITE that passed `ring_fast_ok`: takes a slot,
@@ -1432,8 +1469,10 @@ impl UringEngine {
             self.wake_sleepers();
             return Some(Ok(1));
         }
-        if !ring_fast_ok(&cb, route) {
-            return None;
+        let info = ring_fast_ok(&cb, route)?;
+        if may_be_cached(&cb, info) && self.try_cached_read(p, &cb) {
+            self.wake_sleepers();
+            return Some(Ok(1));
         }
         let entry = self.claim_plain(p, &cb)?;
         let guard = self.submit_lock.lock();
