@@ -6,7 +6,9 @@
  * given to another file (dup2) still reads the first file, never the
  * second. Buffered reads of an ext4 file, cached and uncached (a library
  * may queue them and resolve the descriptor later), one at a time and in
- * batches of 8; then a poll whose pipe end is closed after io_submit: the
+ * batches of 8; fsyncs and fdatasyncs of ext4 and tmpfs files and of a
+ * directory (a library may run them on a worker that looks the descriptor
+ * up late); then a poll whose pipe end is closed after io_submit: the
  * pipe keeps its reader (a write gets no SIGPIPE) and the poll sees the data.
  */
 #include "t_util.h"
@@ -80,6 +82,28 @@ static void rounds(const char *label, int file, int other, int batch, int reuse,
 	free(bufs);
 }
 
+/* ROUNDS fsyncs (fdatasyncs) of `file` through fresh descriptors, each
+ * closed right after io_submit. */
+static void syncs(const char *label, int file, int data)
+{
+	struct iocb cb;
+	struct io_event ev;
+	int good = 0;
+
+	for (int r = 0; r < ROUNDS / 3; r++) {
+		int fd = t_reopen(file, O_RDONLY);
+		if (data)
+			io_prep_fdsync(&cb, fd);
+		else
+			io_prep_fsync(&cb, fd);
+		t_submit1(ctx, &cb);
+		T_ASSERT(close(fd) == 0);
+		t_wait_events(ctx, 1, &ev);
+		good += ev.res == 0 && ev.obj == &cb;
+	}
+	printf("%-40s %d of %d completed with 0\n", label, good, ROUNDS / 3);
+}
+
 static void poll_closed_pipe(void)
 {
 	int p[2];
@@ -116,6 +140,16 @@ int main(void)
 	rounds("cached, 8 per io_submit, dup2", file, other, 8, 1, 0);
 	rounds("uncached, one per io_submit, close", file, other, 1, 0, 1);
 	rounds("uncached, 8 per io_submit, dup2", file, other, 8, 1, 1);
+	syncs("fsync of an ext4 file, close", file, 0);
+	syncs("fdatasync of an ext4 file, close", file, 1);
+	int dir = open(t_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	T_ASSERT(dir >= 0);
+	syncs("fsync of a directory, close", dir, 0);
+	close(dir);
+	int shm = t_tmpfile_in("/dev/shm", "close-after-submit-shm", O_RDWR);
+	T_ASSERT(shm >= 0);
+	syncs("fdatasync of a tmpfs file, close", shm, 1);
+	close(shm);
 	poll_closed_pipe();
 
 	close(file);

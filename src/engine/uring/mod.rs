@@ -20,6 +20,13 @@
 //! Each accepted iocb takes a slot that records the iocb's address and
 //! aio_data; the io_event is rebuilt from the slot, never from the iocb.
 //!
+//! The submission thread looks a request's descriptor up only when it takes
+//! the entry, so io_submit returns once it has (`wait_taken`, watching the
+//! queue's head through sq_head.rs): kernel AIO holds the file from inside
+//! io_submit, and a descriptor closed or reused right after must not change
+//! the request. Buffered reads that the page cache holds whole are done in
+//! io_submit instead (`try_cached_read`), as kernel AIO does them.
+//!
 //! Not every request goes to the ring (routes.rs): reads and writes of files
 //! io_uring would hand to a worker thread are performed inline, as kernel
 //! AIO performs them (their events wait in inline_events.rs), and O_DIRECT
@@ -29,6 +36,7 @@
 //! descriptor whose route is known (`submit_fast`). spin.rs decides when
 //! io_getevents polls the kernel-AIO route before it sleeps.
 
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex as StdMutex, OnceLock};
 
@@ -331,6 +339,11 @@ struct Slot {
     /// A private duplicate of the eventfd: kernel AIO pins the eventfd at
     /// submit, and a linked write resolves its descriptor only when it runs.
     resfd_dup: i32,
+    /// A private duplicate of an FSYNC/FDSYNC's descriptor, closed at its
+    /// completion: io_uring runs a sync on a worker thread and looks its
+    /// descriptor up only there, after io_submit has returned, where kernel
+    /// AIO holds the file from io_submit on.
+    pinned: Option<OwnedFd>,
     /// The copy of a PREADV/PWRITEV iovec array, kept until the request
     /// has been consumed (the submission thread imports it asynchronously).
     iov: Vec<libc::iovec>,
@@ -1189,7 +1202,17 @@ impl UringEngine {
                     FsyncFlags::empty()
                 };
                 let idx = slab.free.pop().ok_or(Errno::EAGAIN)?;
-                Ok((opcode::Fsync::new(Fd(fd)).flags(flags).build(), idx))
+                // SAFETY: duplicating a descriptor the caller owns (checked
+                // open above); the copy is the slot's.
+                let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+                if dup < 0 {
+                    // No descriptor left for the copy (EMFILE): the sync
+                    // still runs, on the caller's descriptor.
+                    return Ok((opcode::Fsync::new(Fd(fd)).flags(flags).build(), idx));
+                }
+                // SAFETY: `dup` is a new descriptor nothing else owns.
+                slab.slots[idx as usize].pinned = Some(unsafe { OwnedFd::from_raw_fd(dup) });
+                Ok((opcode::Fsync::new(Fd(dup)).flags(flags).build(), idx))
             }
             IOCB_CMD_POLL => {
                 if cb.aio_buf > 0xffff || cb.aio_offset != 0 || cb.aio_nbytes != 0 || cb.aio_rw_flags != 0 {
@@ -1264,6 +1287,9 @@ impl UringEngine {
             unsafe { events.write_in_run(got, IoEvent { data: s.data, obj: s.iocb, res, res2: 0 }) };
             got += 1;
             s.io_pending = false;
+            if s.pinned.is_some() {
+                s.pinned = None; // closes the sync's private duplicate
+            }
             // release_if_done without indexing the slot again (per event).
             if s.finished() {
                 slab.free.push(idx);
