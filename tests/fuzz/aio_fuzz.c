@@ -1242,6 +1242,42 @@ static void scribble(int i)
 	io->aio_reqprio = 0x7fff;
 }
 
+/*
+ * Right after io_submit returns: closes the descriptor number of each
+ * accepted iocb for 50 us, then gives it back (F_DUPFD, close, dup2). Kernel
+ * AIO holds the file from inside io_submit, so nothing may change; a
+ * library that looked the number up later would find it closed (-EBADF
+ * in the event).
+ */
+static void juggle_fds(struct iocb *const *list, const int *idx, int accepted)
+{
+	int keep[MAXBATCH], fd[MAXBATCH];
+	for (int k = 0; k < accepted; k++) {
+		keep[k] = -1;
+		fd[k] = idx[k] < 0 ? -1 : (int)list[k]->aio_fildes;
+		if (fd[k] < 0 || fcntl(fd[k], F_GETFD) < 0)
+			continue;
+		for (int j = 0; j < k; j++)
+			if (fd[j] == fd[k])
+				goto next;	/* already closed */
+		/* Above every number the fuzzer uses, so that no copy takes
+		 * a number closed here. */
+		keep[k] = fcntl(fd[k], F_DUPFD, 900);
+		T_ASSERT(keep[k] >= 900);
+		T_ASSERT(close(fd[k]) == 0);
+next:;
+	}
+	struct timespec pause = t_ts(0, 50000);
+	while (nanosleep(&pause, &pause) != 0 && errno == EINTR)
+		;
+	for (int k = 0; k < accepted; k++) {
+		if (keep[k] < 0)
+			continue;
+		T_ASSERT(dup2(keep[k], fd[k]) == fd[k]);
+		T_ASSERT(close(keep[k]) == 0);
+	}
+}
+
 static void act_submit(int c)
 {
 	int nb = 1 + (int)rnd(chance(90) ? 6 : MAXBATCH);
@@ -1295,7 +1331,10 @@ static void act_submit(int c)
 		else
 			printf("  [%d] i%d %s\n", k, idx[k], desc[idx[k]]);
 	}
+	int juggle = chance(20);
 	int r = T_CALL(io_submit(ctxs[c].h, nb, list));
+	if (juggle && r > 0)
+		juggle_fds(list, idx, r);
 	char keys[MAXBATCH + 1];
 	for (int k = 0; k < nb; k++) {
 		char ch = '-';
@@ -1309,6 +1348,8 @@ static void act_submit(int c)
 	printf("  -> %s keys=%s\n", t_err(r), keys);
 
 	int accepted = r > 0 ? r : 0;
+	if (juggle && accepted > 0)
+		printf("  descriptors closed for 50 us and given back\n");
 	for (int k = 0; k < nb; k++) {
 		int i = idx[k];
 		if (i < 0)
