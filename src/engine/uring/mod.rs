@@ -872,31 +872,35 @@ impl UringEngine {
     /// the first push; returns whether the request was queued.
     #[inline(always)]
     fn fast_ring<'a>(&'a self, p: IocbPtr, cb: &Iocb, route: u8, queued: &mut Option<MutexGuard<'a, ()>>) -> bool {
-        let Some(info) = ring_fast_ok(cb, route) else { return false };
-        if may_be_cached(cb, info) && self.try_cached_read(p, cb) {
-            return true;
-        }
-        self.queue_plain(p, cb, queued)
+        ring_fast_ok(cb, route) && self.queue_plain(p, cb, queued)
     }
 
     /// A buffered read whose bytes are all in the page cache, performed
     /// here (preadv2 with RWF_NOWAIT) and its event posted, as kernel AIO
     /// performs it inside io_submit; anything else (some bytes not cached,
-    /// an error) is left, with no effect but the cleared key, to the ring,
-    /// which repeats the whole read. Handing a read to the submission
-    /// thread costs io_submit the wait until the thread has taken it
-    /// (`wait_taken`): about 1.5 µs here, where a cached 4 KiB read takes
-    /// half of that.
+    /// an error) is left, with no effect, to the ring, which repeats the
+    /// whole read. Handing a read to the submission thread costs io_submit
+    /// the wait until the thread has taken it (`wait_taken`): about 1.5 µs
+    /// here, where a cached 4 KiB read takes half of that.
+    ///
+    /// No descriptor check comes first (see `cached_read_candidate`): the
+    /// read itself fails on every descriptor kernel AIO refuses at submit
+    /// (closed or O_PATH, not opened for reading: -EBADF; a directory:
+    /// -EISDIR), on pipes and sockets (-ESPIPE) and on files without
+    /// FMODE_NOWAIT (-EOPNOTSUPP), and those go the checked way.
     #[inline(always)]
     fn try_cached_read(&self, p: IocbPtr, cb: &Iocb) -> bool {
         let iov = one_iovec(cb);
+        // The kernel writes the key once it has the file: before the read
+        // completes, and put back if it is refused.
         p.clear_key();
         // SAFETY: one iovec on this frame, naming the caller's buffer, which
         // passed access_ok and belongs to the caller by libaio's contract.
         let res = unsafe { rw_syscall(false, cb.aio_fildes as i32, &raw const iov, 1, cb.aio_offset, RWF_NOWAIT) };
-        // 0 is end of file: with RWF_NOWAIT a read that finds its first
-        // page missing fails with -EAGAIN instead.
+        // 0 is end of file (the length is not 0): with RWF_NOWAIT a read
+        // that finds its first page missing fails with -EAGAIN instead.
         if res != cb.aio_nbytes as i64 && res != 0 {
+            p.set_key(cb.aio_key);
             return false;
         }
         self.inline_done.post(IoEvent { data: cb.aio_data, obj: p.addr(), res, res2: 0 });
@@ -1391,7 +1395,9 @@ impl UringEngine {
                 if f.run > 0 || route == ROUTE_UNKNOWN || !self.reserve() {
                     break;
                 }
-                if self.fast_inline(p, &cb, route) {
+                if self.fast_inline(p, &cb, route)
+                    || (cached_read_candidate(&cb, route) && self.try_cached_read(p, &cb))
+                {
                     f.inlined = true;
                 } else if !self.fast_ring(p, &cb, route, &mut queued) {
                     self.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -1495,10 +1501,12 @@ impl UringEngine {
             self.wake_sleepers();
             return Some(Ok(1));
         }
-        let info = ring_fast_ok(&cb, route)?;
-        if may_be_cached(&cb, info) && self.try_cached_read(p, &cb) {
+        if cached_read_candidate(&cb, route) && self.try_cached_read(p, &cb) {
             self.wake_sleepers();
             return Some(Ok(1));
+        }
+        if !ring_fast_ok(&cb, route) {
+            return None;
         }
         let entry = self.claim_plain(p, &cb)?;
         let guard = self.submit_lock.lock();

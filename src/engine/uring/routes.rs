@@ -177,34 +177,37 @@ pub(super) fn inline_kind(cb: &Iocb, route: u8) -> Option<(bool, bool)> {
 /// slow path makes per descriptor and call made with raw syscalls: kernel
 /// AIO refuses a closed or O_PATH descriptor, a wrong access mode and a
 /// directory at submit, where io_uring would say so only in the completion.
-/// Returns what it learned of the descriptor.
 #[inline(always)]
-pub(super) fn ring_fast_ok(cb: &Iocb, route: u8) -> Option<FdInfo> {
+pub(super) fn ring_fast_ok(cb: &Iocb, route: u8) -> bool {
     let op = cb.aio_lio_opcode;
     let write = op == IOCB_CMD_PWRITE;
-    if !((op == IOCB_CMD_PREAD || write)
+    (op == IOCB_CMD_PREAD || write)
         && (route == ROUTE_RING || (route == ROUTE_INLINE_WRITES && !write))
         && plain_rw(cb)
-        && plain_buffer(cb))
-    {
-        return None;
-    }
-    ring_rw_allowed(cb.aio_fildes as i32, write)
+        && plain_buffer(cb)
+        && ring_rw_allowed(cb.aio_fildes as i32, write)
 }
 
 /// Whether kernel AIO would accept a read (write) of `fd` at submit as far
 /// as the descriptor goes: open, not O_PATH, opened for reading (writing),
 /// not a directory.
 #[inline(always)]
-fn ring_rw_allowed(fd: i32, write: bool) -> Option<FdInfo> {
-    fd_info(fd).filter(|info| info.opened_for(write) && !info.is(libc::S_IFDIR))
+fn ring_rw_allowed(fd: i32, write: bool) -> bool {
+    fd_info(fd).is_some_and(|info| info.opened_for(write) && !info.is(libc::S_IFDIR))
 }
 
-/// Whether a read that passed `ring_fast_ok` may first be tried from the
-/// page cache (`try_cached_read`): a PREAD with no RWF flag, of a regular file.
+/// Whether a read may first be tried from the page cache in io_submit
+/// (`try_cached_read`): a plain PREAD of a descriptor whose reads go to
+/// the ring, with no RWF flag, of at least one byte (a read of none would
+/// succeed on a directory, where kernel AIO says -EINVAL).
 #[inline(always)]
-pub(super) fn may_be_cached(cb: &Iocb, info: FdInfo) -> bool {
-    cb.aio_lio_opcode == IOCB_CMD_PREAD && cb.aio_rw_flags == 0 && info.is(libc::S_IFREG)
+pub(super) fn cached_read_candidate(cb: &Iocb, route: u8) -> bool {
+    cb.aio_lio_opcode == IOCB_CMD_PREAD
+        && (route == ROUTE_RING || route == ROUTE_INLINE_WRITES)
+        && cb.aio_rw_flags == 0
+        && cb.aio_nbytes != 0
+        && plain_rw(cb)
+        && plain_buffer(cb)
 }
 
 /// The filesystem magic of `fd`'s file (None if fstatfs fails).
