@@ -1209,14 +1209,16 @@ impl UringEngine {
                 // SAFETY: duplicating a descriptor the caller owns (checked
                 // open above); the copy is the slot's.
                 let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-                if dup < 0 {
-                    // No descriptor left for the copy (EMFILE): the sync
-                    // still runs, on the caller's descriptor.
-                    return Ok((opcode::Fsync::new(Fd(fd)).flags(flags).build(), idx));
-                }
-                // SAFETY: `dup` is a new descriptor nothing else owns.
-                slab.slots[idx as usize].pinned = Some(unsafe { OwnedFd::from_raw_fd(dup) });
-                Ok((opcode::Fsync::new(Fd(dup)).flags(flags).build(), idx))
+                // No descriptor left for the copy (EMFILE): the sync still
+                // runs, on the caller's descriptor.
+                let target = if dup < 0 {
+                    fd
+                } else {
+                    // SAFETY: `dup` is a new descriptor nothing else owns.
+                    slab.slots[idx as usize].pinned = Some(unsafe { OwnedFd::from_raw_fd(dup) });
+                    dup
+                };
+                Ok((opcode::Fsync::new(Fd(target)).flags(flags).build(), idx))
             }
             IOCB_CMD_POLL => {
                 if cb.aio_buf > 0xffff || cb.aio_offset != 0 || cb.aio_nbytes != 0 || cb.aio_rw_flags != 0 {
@@ -1344,18 +1346,13 @@ impl UringEngine {
         unsafe { self.ring.submission_shared() }.cq_overflow()
     }
 
-    /// Waits until the submission thread has taken every queued entry.
+    /// Waits until the submission thread has taken every entry queued so far.
     fn wait_consumed(&self) {
-        loop {
-            let consumed = {
-                let _g = self.submit_lock.lock();
-                self.sq_holds_at_most(0)
-            };
-            if consumed {
-                return;
-            }
-            std::thread::yield_now();
-        }
+        let upto = {
+            let _g = self.submit_lock.lock();
+            self.pushed.load(Ordering::Relaxed)
+        };
+        self.wait_taken(upto);
     }
 
     fn wake_waiters(&self) {
