@@ -456,11 +456,12 @@ fn destroy(ctx: usize) -> Result<usize> {
     }
 }
 
-fn submit(ctx: usize, iocbs: IocbList) -> Result<usize> {
-    if let Some(engine) = ctx_table::fast(ctx) {
-        return engine.submit(iocbs);
+/// io_submit's return value: the count accepted, or -errno.
+fn submit(ctx: usize, iocbs: IocbList) -> c_int {
+    if let Some(engine) = ctx_table::fast_submit(ctx) {
+        return engine.submit_uncounted(iocbs);
     }
-    submit_looked_up(ctx, iocbs)
+    ret(submit_looked_up(ctx, iocbs))
 }
 
 /// `submit` for a handle the fast index does not hold.
@@ -561,7 +562,7 @@ extern "C" fn io_destroy(ctx: usize) -> c_int {
 }
 
 extern "C" fn io_submit(ctx: usize, nr: c_long, ios: *mut *mut Iocb) -> c_int {
-    keep_errno(|| ret(submit(ctx, IocbList { ptr: ios, nr })))
+    keep_errno(|| submit(ctx, IocbList { ptr: ios, nr }))
 }
 
 extern "C" fn io_getevents(

@@ -12,9 +12,17 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 /// `current()` falls back to getpid, which is correct but costs a syscall).
 static CELL: LazyLock<Option<&'static AtomicU64>> = LazyLock::new(map_cell);
 
-/// The same cell once mapped, for `is_current`: one load instead of the
-/// LazyLock's state check and the Option.
-static CELL_PTR: AtomicPtr<AtomicU64> = AtomicPtr::new(core::ptr::null_mut());
+/// The cell `is_current` reads: the mapped one once `CELL` is set up,
+/// `NO_CELL` before (or if the page could not be mapped), so the hot check
+/// is one load of the pointer and one of the cell, with no null test.
+static CELL_PTR: AtomicPtr<AtomicU64> = AtomicPtr::new((&raw const NO_CELL).cast_mut());
+
+/// Holds 0, which is no epoch: every check through it takes the slow way.
+static NO_CELL: AtomicU64 = AtomicU64::new(0);
+
+/// An epoch no process has (epochs count up from 2): a context stores it
+/// when io_destroy begins, so that the hot check refuses it too.
+pub const NO_EPOCH: u64 = u64::MAX;
 
 /// Survives fork (ordinary memory), so a child's new epoch differs from every
 /// epoch its ancestors handed out.
@@ -52,13 +60,19 @@ fn map_cell() -> Option<&'static AtomicU64> {
 #[inline(always)]
 pub fn is_current(epoch: u64) -> bool {
     let p = CELL_PTR.load(Ordering::Acquire);
-    if p.is_null() {
-        return current() == epoch;
-    }
-    // SAFETY: CELL_PTR is only ever the page map_cell mapped and never
-    // unmaps; the page is only accessed through this atomic. A forked
-    // child reads 0 there (MADV_WIPEONFORK), which is no epoch.
-    unsafe { (*p).load(Ordering::Acquire) == epoch }
+    // SAFETY: CELL_PTR is NO_CELL or the page map_cell mapped, which is
+    // never unmapped; either is only accessed through this atomic. A forked
+    // child reads 0 in the page (MADV_WIPEONFORK), which is no epoch.
+    unsafe { (*p).load(Ordering::Acquire) == epoch || is_current_slow(epoch) }
+}
+
+/// `is_current` where the cell did not hold `epoch`: a forked child's
+/// first look (its cell is 0), no mapped cell, or an epoch that is no
+/// longer the process's.
+#[cold]
+#[inline(never)]
+fn is_current_slow(epoch: u64) -> bool {
+    current() == epoch
 }
 
 /// The epoch of the calling process: equal values mean "same process".

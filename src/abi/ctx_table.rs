@@ -76,17 +76,30 @@ pub fn insert(handle: usize, engine: Arc<dyn Engine>, uring: Option<*const Uring
 }
 
 /// Removes `handle`: later lookups miss; calls already inside the engine
-/// finish. The engine is freed only when the returned value is dropped,
-/// which first waits for the fast-path calls still counted on its slot:
-/// drop it after the engine's own teardown has woken its sleepers.
+/// finish, io_submit calls found through the fast index before this
+/// returns. The engine is freed only when the returned value is dropped,
+/// which first waits for the other fast-path calls still counted on its
+/// slot: drop it after the engine's own teardown has woken its sleepers.
 pub fn remove(handle: usize) -> Option<Removed> {
     let e = TABLE.write().remove(&handle)?;
     if let Some(slot) = e.fast {
         // Busy: neither found nor reused until the calls have drained.
         slot.engine.store(core::ptr::null_mut(), Ordering::SeqCst);
         slot.handle.store(BUSY, Ordering::SeqCst);
+        // A submit never waits for the teardown, so this ends. In a forked
+        // child, the parent's counts never fall: see Removed's drop.
+        if slot.epoch.load(Ordering::Acquire) == fork::current() {
+            drain(&slot.submits);
+        }
     }
     Some(Removed { engine: Some(e.engine), fast: e.fast })
+}
+
+/// Waits until `count` (a slot's calls or submits) is 0.
+fn drain(count: &AtomicUsize) {
+    while count.load(Ordering::SeqCst) > 0 {
+        std::thread::yield_now();
+    }
 }
 
 pub struct Removed {
@@ -110,9 +123,7 @@ impl Drop for Removed {
             core::mem::forget(self.engine.take());
             return;
         }
-        while slot.calls.load(Ordering::SeqCst) > 0 {
-            std::thread::yield_now();
-        }
+        drain(&slot.calls);
         slot.handle.store(FREE, Ordering::SeqCst);
     }
 }
@@ -137,6 +148,9 @@ pub struct FastSlot {
     engine: AtomicPtr<UringEngine>,
     /// Calls that found this slot and may be using its engine.
     calls: AtomicUsize,
+    /// The same for io_submit calls, which io_destroy lets finish before the
+    /// engine's teardown (`remove`): they skip the engine's own count.
+    submits: AtomicUsize,
     /// The process epoch the slot was published in.
     epoch: AtomicU64,
 }
@@ -146,12 +160,18 @@ static SLOTS: [FastSlot; FAST_SLOTS] = [const {
         handle: AtomicUsize::new(EMPTY),
         engine: AtomicPtr::new(core::ptr::null_mut()),
         calls: AtomicUsize::new(0),
+        submits: AtomicUsize::new(0),
         epoch: AtomicU64::new(0),
     }
 }; FAST_SLOTS];
 
+/// The handle's page number: the library's handles are its own mappings
+/// (`HandleMem`, a page or a few each), which the kernel places next to one
+/// another, so the page number spreads them over the slots without a
+/// multiply. Handles that do collide probe on, or stay on the table path.
+#[inline(always)]
 fn fast_hash(handle: usize) -> usize {
-    ((handle as u64 >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize % FAST_SLOTS
+    (handle >> 12) % FAST_SLOTS
 }
 
 /// Called under the table's write lock.
@@ -173,7 +193,8 @@ fn publish(handle: usize, engine: *const UringEngine) -> Option<&'static FastSlo
 
 /// A counted reference to an io_uring engine found in the fast index.
 pub struct Fast {
-    slot: &'static FastSlot,
+    /// The slot's `calls` or `submits`, raised for this value.
+    count: &'static AtomicUsize,
     engine: *const UringEngine,
 }
 
@@ -181,8 +202,8 @@ impl core::ops::Deref for Fast {
     type Target = UringEngine;
     fn deref(&self) -> &UringEngine {
         // SAFETY: the engine is owned by the table's Arc, which `Removed`
-        // drops only after this slot's call count has fallen to zero; this
-        // value holds one count from before it read the pointer (the count
+        // drops only after this slot's call and submit counts have fallen to
+        // zero; this value holds one count from before it read the pointer (the count
         // is raised, then the handle and the engine are re-read, both with
         // SeqCst, against remove's SeqCst stores and drop's SeqCst reads).
         unsafe { &*self.engine }
@@ -191,7 +212,7 @@ impl core::ops::Deref for Fast {
 
 impl Drop for Fast {
     fn drop(&mut self) {
-        self.slot.calls.fetch_sub(1, Ordering::Release);
+        self.count.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -199,6 +220,18 @@ impl Drop for Fast {
 /// it is most of what io_submit and io_getevents do before the engine.
 #[inline(always)]
 pub fn fast(handle: usize) -> Option<Fast> {
+    find(handle, |slot| &slot.calls)
+}
+
+/// `fast` for io_submit, counted in the slot's `submits`: the engine's own
+/// count of submitters is then not needed (`UringEngine::submit_uncounted`).
+#[inline(always)]
+pub fn fast_submit(handle: usize) -> Option<Fast> {
+    find(handle, |slot| &slot.submits)
+}
+
+#[inline(always)]
+fn find(handle: usize, count_of: impl Fn(&'static FastSlot) -> &'static AtomicUsize) -> Option<Fast> {
     // No filter on the handle: one equal to a marker (EMPTY, FREE, BUSY)
     // can only find a marker slot, whose engine is null: None.
     let start = fast_hash(handle);
@@ -206,12 +239,13 @@ pub fn fast(handle: usize) -> Option<Fast> {
         let slot = &SLOTS[(start + k) % FAST_SLOTS];
         let h = slot.handle.load(Ordering::Relaxed);
         if h == handle {
-            slot.calls.fetch_add(1, Ordering::SeqCst);
+            let count = count_of(slot);
+            count.fetch_add(1, Ordering::SeqCst);
             let engine = slot.engine.load(Ordering::SeqCst);
             if slot.handle.load(Ordering::SeqCst) == handle && !engine.is_null() {
-                return Some(Fast { slot, engine });
+                return Some(Fast { count, engine });
             }
-            slot.calls.fetch_sub(1, Ordering::Release);
+            count.fetch_sub(1, Ordering::Release);
             return None;
         }
         if h == EMPTY {

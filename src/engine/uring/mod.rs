@@ -37,7 +37,7 @@
 //! io_getevents polls the kernel-AIO route before it sleeps.
 
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex as StdMutex, OnceLock};
 
 use io_uring::types::{CancelBuilder, Fd, FsyncFlags};
@@ -402,13 +402,16 @@ impl Slab {
 pub struct UringEngine {
     ring: IoUring,
     handle: HandleMem,
+    /// The epoch of the process that made the context (see `fork`).
     epoch: u64,
+    /// `epoch` until io_destroy begins, then fork::NO_EPOCH: the one value
+    /// io_submit's check (`usable`) reads for "this process's, and alive".
+    live_epoch: AtomicU64,
     /// io_setup's ring->nr: io_submit looks at no more iocbs than this.
     ring_nr: usize,
     /// Requests admitted and not yet reaped by the application.
     capacity: usize,
     in_flight: AtomicUsize,
-    dead: AtomicBool,
     /// Serialises pushes to the submission queue.
     submit_lock: Mutex<()>,
     /// Entries pushed to the submission queue so far (wrapping, like the
@@ -488,13 +491,14 @@ impl UringEngine {
         let mut slots = Vec::new();
         slots.resize_with(nslots, Slot::default);
         let slab = Slab { slots, free: (0..nslots as u32).rev().collect() };
+        let epoch = fork::current();
         let engine = UringEngine {
             ring,
-            epoch: fork::current(),
+            epoch,
+            live_epoch: AtomicU64::new(epoch),
             ring_nr: ring_nr as usize,
             capacity,
             in_flight: AtomicUsize::new(0),
-            dead: AtomicBool::new(false),
             submit_lock: Mutex::new(()),
             pushed: AtomicU32::new(0),
             sq_head,
@@ -521,10 +525,17 @@ impl UringEngine {
 
     #[inline(always)]
     fn usable(&self) -> Result<()> {
-        if !fork::is_current(self.epoch) || self.dead.load(Ordering::SeqCst) {
+        // SeqCst: against destroy's store, before it reads `submitting`.
+        if !fork::is_current(self.live_epoch.load(Ordering::SeqCst)) {
             return Err(unusable());
         }
         Ok(())
+    }
+
+    /// Whether io_destroy has begun.
+    #[inline(always)]
+    fn is_dead(&self) -> bool {
+        self.live_epoch.load(Ordering::Acquire) == fork::NO_EPOCH
     }
 
     /// Pushes the entries of one request together (a linked pair must reach
@@ -864,15 +875,25 @@ impl UringEngine {
         }
     }
 
-    /// The ring's fast path: a PREAD or PWRITE of a descriptor whose cached
-    /// route is the ring (or, for a read, inline writes only), with nothing
-    /// unusual, queued after the slow path's checks made the cheap way (see
-    /// `ring_fast_ok`). Anything else goes to the slow path with no effect
-    /// here. Called with a place reserved; takes `queued` (submit_lock) at
-    /// the first push; returns whether the request was queued.
+    /// A plain PREAD or PWRITE (`plain_single`) whose route sends it to the
+    /// ring, read from the page cache (`try_cached_read`) or queued after
+    /// the slow path's descriptor checks made the cheap way
+    /// (`ring_rw_allowed`). Called with a place reserved; takes `queued`
+    /// (submit_lock) at the first push. Returns whether the request was
+    /// performed (`Some(true)`) or queued (`Some(false)`); None, with no
+    /// effect, leaves it to the slow path.
     #[inline(always)]
-    fn fast_ring<'a>(&'a self, p: IocbPtr, cb: &Iocb, route: u8, queued: &mut Option<MutexGuard<'a, ()>>) -> bool {
-        ring_fast_ok(cb, route) && self.queue_plain(p, cb, queued)
+    fn fast_ring<'a>(
+        &'a self,
+        p: IocbPtr,
+        cb: &Iocb,
+        write: bool,
+        queued: &mut Option<MutexGuard<'a, ()>>,
+    ) -> Option<bool> {
+        if cache_read_first(cb, write) && self.try_cached_read(p, cb) {
+            return Some(true);
+        }
+        (ring_rw_allowed(cb.aio_fildes as i32, write) && self.queue_plain(p, cb, queued)).then_some(false)
     }
 
     /// A buffered read whose bytes are all in the page cache, performed
@@ -883,7 +904,7 @@ impl UringEngine {
     /// the wait until the thread has taken it (`wait_taken`): about 1.5 µs
     /// here, where a cached 4 KiB read takes half of that.
     ///
-    /// No descriptor check comes first (see `cached_read_candidate`): the
+    /// No descriptor check comes first (see `cache_read_first`): the
     /// read itself fails on every descriptor kernel AIO refuses at submit
     /// (closed or O_PATH, not opened for reading: -EBADF; a directory:
     /// -EISDIR), on pipes and sockets (-ESPIPE) and on files without
@@ -907,7 +928,7 @@ impl UringEngine {
         true
     }
 
-    /// Queues a PREAD or PWRITE that passed `ring_fast_ok`: takes a slot,
+    /// Queues a PREAD or PWRITE that passed `ring_rw_allowed`: takes a slot,
     /// clears the key, pushes the entry. False, with no effect, if no slot
     /// is free (the slow path then says -EAGAIN).
     #[inline(always)]
@@ -1045,7 +1066,7 @@ impl UringEngine {
                 return true;
             }
             let now = now_ns();
-            if now >= end || self.dead.load(Ordering::Relaxed) {
+            if now >= end || self.is_dead() {
                 if now >= limit {
                     self.spin.record(false);
                 }
@@ -1361,6 +1382,32 @@ impl UringEngine {
         self.kick();
     }
 
+    /// io_submit, for a caller that keeps io_destroy's teardown waiting
+    /// until it returns by its own count (the fast index's `submits`, see
+    /// ctx_table::remove) instead of the engine's `submitting`. Returns
+    /// io_submit's value (the count accepted, or -errno): one register
+    /// from every path, where a Result would be joined through memory.
+    #[inline(always)]
+    pub fn submit_uncounted(&self, iocbs: IocbList) -> i32 {
+        if self.usable().is_err() {
+            return -libc::EINVAL;
+        }
+        let nr = iocbs.nr();
+        // One iocb is within every context's ring_nr (at least 2).
+        if nr == 1 {
+            if let Some(r) = self.submit_single(iocbs) {
+                return r;
+            }
+        }
+        if nr < 0 {
+            return -libc::EINVAL;
+        }
+        match self.submit_batch(iocbs, (nr as usize).min(self.ring_nr)) {
+            Ok(n) => n as i32,
+            Err(e) => -e.0,
+        }
+    }
+
     /// io_submit's fast path: takes iocbs from the start of the batch while
     /// each is a read or write of a descriptor whose cached route is inline
     /// (performed here, see `fast_inline`), the ring (queued here, see
@@ -1392,13 +1439,19 @@ impl UringEngine {
                 if f.run > 0 || route == ROUTE_UNKNOWN || !self.reserve() {
                     break;
                 }
-                if self.fast_inline(p, &cb, route)
-                    || (cached_read_candidate(&cb, route) && self.try_cached_read(p, &cb))
-                {
-                    f.inlined = true;
-                } else if !self.fast_ring(p, &cb, route, &mut queued) {
-                    self.in_flight.fetch_sub(1, Ordering::AcqRel);
-                    break;
+                let took = if self.fast_inline(p, &cb, route) {
+                    Some(true)
+                } else {
+                    plain_single(&cb)
+                        .filter(|&write| goes_to_ring(route, write))
+                        .and_then(|write| self.fast_ring(p, &cb, write, &mut queued))
+                };
+                match took {
+                    Some(inlined) => f.inlined |= inlined,
+                    None => {
+                        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                        break;
+                    }
                 }
                 f.accepted += 1;
             }
@@ -1451,7 +1504,7 @@ impl UringEngine {
     /// none of the batch's bookkeeping. None, with no effect, where the
     /// batch paths must decide.
     #[inline(always)]
-    fn submit_single(&self, iocbs: IocbList) -> Option<Result<usize>> {
+    fn submit_single(&self, iocbs: IocbList) -> Option<i32> {
         // The place in flight first, before any field is read: nothing has
         // to survive the reservation's compare-and-swap loop in a register.
         // Kernel AIO also takes it before it looks at the descriptor; where
@@ -1467,42 +1520,44 @@ impl UringEngine {
     }
 
     #[inline(always)]
-    fn submit_single_reserved(&self, iocbs: IocbList) -> Option<Result<usize>> {
+    fn submit_single_reserved(&self, iocbs: IocbList) -> Option<i32> {
         let p = iocbs.get(0).ok()?;
         let cb = p.read().ok()?;
-        if cb.aio_reserved2 != 0
-            || !matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV)
-        {
+        if cb.aio_reserved2 != 0 {
             return None;
         }
         let route = cached_route(cb.aio_fildes as i32);
-        if route == ROUTE_UNKNOWN {
-            return None;
-        }
         if route == ROUTE_KERNEL {
+            if !matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV) {
+                return None;
+            }
             let Some(Some(aio)) = self.aio.get() else { return None };
             let r = aio.submit(iocbs.raw(), 1);
             if r != 1 {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
             }
-            return Some(Errno::from_ret(r).map(|n| n as usize));
+            // 1, or the kernel's -errno.
+            return Some(r as i32);
         }
-        if let Some((write, false)) = inline_kind(&cb, route) {
-            if !plain_buffer(&cb) {
-                return None;
-            }
+        // Vectored requests and an unknown route (ROUTE_UNKNOWN performs
+        // nothing inline and sends nothing to the ring) go the batch way.
+        let write = plain_single(&cb)?;
+        if performs_inline(route, write) {
             let iov = one_iovec(&cb);
             if !self.fast_inline_run(p, &cb, write, &raw const iov, 1) {
                 return None;
             }
             self.wake_sleepers();
-            return Some(Ok(1));
+            return Some(1);
         }
-        if cached_read_candidate(&cb, route) && self.try_cached_read(p, &cb) {
+        if !goes_to_ring(route, write) {
+            return None;
+        }
+        if cache_read_first(&cb, write) && self.try_cached_read(p, &cb) {
             self.wake_sleepers();
-            return Some(Ok(1));
+            return Some(1);
         }
-        if !ring_fast_ok(&cb, route) {
+        if !ring_rw_allowed(cb.aio_fildes as i32, write) {
             return None;
         }
         let entry = self.claim_plain(p, &cb)?;
@@ -1510,7 +1565,7 @@ impl UringEngine {
         self.ring_pending.fetch_add(1, Ordering::AcqRel);
         let upto = self.push_one_and_publish(guard, &entry);
         self.wait_taken(upto);
-        Some(Ok(1))
+        Some(1)
     }
 
     /// io_submit's general path for iocbs [from, nr): every check in the
@@ -1670,22 +1725,9 @@ impl Engine for UringEngine {
         "uring"
     }
 
-    // Inlined into io_submit's fast-index path: one call frame fewer.
-    #[inline(always)]
     fn submit(&self, iocbs: IocbList) -> Result<usize> {
         let _busy = CountGuard::new(&self.submitting);
-        self.usable()?;
-        let nr = iocbs.nr();
-        // One iocb is within every context's ring_nr (at least 2).
-        if nr == 1 {
-            if let Some(r) = self.submit_single(iocbs) {
-                return r;
-            }
-        }
-        if nr < 0 {
-            return Err(Errno(libc::EINVAL));
-        }
-        self.submit_batch(iocbs, (nr as usize).min(self.ring_nr))
+        Errno::from_ret(i64::from(self.submit_uncounted(iocbs))).map(|n| n as usize)
     }
 
     fn get_events(&self, w: &Wait) -> Result<usize> {
@@ -1701,7 +1743,7 @@ impl Engine for UringEngine {
         let mut got = 0;
         let mut waited = false;
         loop {
-            if self.dead.load(Ordering::Acquire) {
+            if self.is_dead() {
                 return if got > 0 { Ok(got) } else { Err(Errno(libc::EINVAL)) };
             }
             got = self.drain(w.events, got, nr)?;
@@ -1760,7 +1802,7 @@ impl Engine for UringEngine {
             match r {
                 Ok(()) => {}
                 Err(Errno(libc::EINTR)) if got > 0 => return Ok(got),
-                Err(Errno(libc::EINVAL)) if self.dead.load(Ordering::Acquire) => {
+                Err(Errno(libc::EINVAL)) if self.is_dead() => {
                     return if got > 0 { Ok(got) } else { Err(Errno(libc::EINVAL)) };
                 }
                 Err(e) => return Err(e),
@@ -1769,7 +1811,7 @@ impl Engine for UringEngine {
     }
 
     fn nothing_ready(&self) -> Option<bool> {
-        if !fork::is_current(self.epoch) || self.dead.load(Ordering::Acquire) {
+        if !fork::is_current(self.live_epoch.load(Ordering::Acquire)) {
             return None;
         }
         if self.inline_done.pending(Ordering::Acquire) > 0 {
@@ -1833,7 +1875,7 @@ impl Engine for UringEngine {
         if !fork::is_current(self.epoch) || self.destroying.swap(true, Ordering::AcqRel) {
             return Err(Errno(libc::EINVAL));
         }
-        self.dead.store(true, Ordering::SeqCst);
+        self.live_epoch.store(fork::NO_EPOCH, Ordering::SeqCst);
         // io_submit calls that got past their check finish first.
         while self.submitting.load(Ordering::SeqCst) > 0 {
             std::thread::yield_now();

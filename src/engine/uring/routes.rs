@@ -5,8 +5,8 @@
 //! from its file type, its status flags and what its filesystem offers
 //! (`fs_class`); it is kept per descriptor number (`FD_ROUTES`) and looked
 //! at again every FD_RECHECK-th use. The fast paths' checks (`plain_rw`,
-//! `plain_buffer`, `inline_kind`, `ring_fast_ok`) decide, with no effect,
-//! whether an iocb needs nothing of the slow path: everything they refuse
+//! `plain_buffer`, `plain_single`, `inline_kind`, `ring_rw_allowed`)
+//! decide, with no effect, whether an iocb needs nothing of the slow path: everything they refuse
 //! goes through the kernel's checks in the kernel's order there.
 
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -134,7 +134,7 @@ pub(super) fn plain_buffer(cb: &Iocb) -> bool {
         && cb.aio_offset.checked_add(cb.aio_nbytes as i64).is_some()
 }
 
-/// The ring entry of a PREAD or PWRITE that passed `ring_fast_ok`, in slot `idx`.
+/// The ring entry of a PREAD or PWRITE that passed `plain_single` and `ring_rw_allowed`, in slot `idx`.
 #[inline(always)]
 pub(super) fn plain_entry(cb: &Iocb, idx: u32) -> squeue::Entry {
     let flags = (cb.aio_rw_flags & !RWF_HIPRI) as i32;
@@ -157,57 +157,56 @@ pub(super) fn one_iovec(cb: &Iocb) -> libc::iovec {
     libc::iovec { iov_base: cb.aio_buf as *mut libc::c_void, iov_len: cb.aio_nbytes as usize }
 }
 
-/// Whether `fast_inline` may take the iocb, a PREAD, PWRITE, PREADV or
-/// PWRITEV (the caller checked): `Some((write, vectored))` if it is plain
+/// Whether a PREAD, PWRITE, PREADV or PWRITEV (the caller checked) is
+/// one `fast_inline` may take: `Some((write, vectored))` if it is plain
 /// and its route performs it inline.
 #[inline(always)]
 pub(super) fn inline_kind(cb: &Iocb, route: u8) -> Option<(bool, bool)> {
     let op = cb.aio_lio_opcode;
     let write = op == IOCB_CMD_PWRITE || op == IOCB_CMD_PWRITEV;
-    // The routes that perform this direction inline, as a bit set.
-    let inline_routes: u32 = if write { 1 << ROUTE_INLINE | 1 << ROUTE_INLINE_WRITES } else { 1 << ROUTE_INLINE };
-    if inline_routes >> route & 1 == 0 || !plain_rw(cb) {
+    if !performs_inline(route, write) || !plain_rw(cb) {
         return None;
     }
     Some((write, op >= IOCB_CMD_PREADV))
 }
 
-/// Whether the ring's fast path may take the iocb: a plain PREAD or PWRITE
-/// (a read also on a route that inlines writes only), with the checks the
-/// slow path makes per descriptor and call made with raw syscalls: kernel
-/// AIO refuses a closed or O_PATH descriptor, a wrong access mode and a
-/// directory at submit, where io_uring would say so only in the completion.
+/// For a PREAD or PWRITE with nothing the fast paths leave to the slow
+/// one (`plain_rw`, `plain_buffer`): whether it is a write. None for
+/// anything else.
 #[inline(always)]
-pub(super) fn ring_fast_ok(cb: &Iocb, route: u8) -> bool {
-    let op = cb.aio_lio_opcode;
-    let write = op == IOCB_CMD_PWRITE;
-    (op == IOCB_CMD_PREAD || write)
-        && (route == ROUTE_RING || (route == ROUTE_INLINE_WRITES && !write))
-        && plain_rw(cb)
-        && plain_buffer(cb)
-        && ring_rw_allowed(cb.aio_fildes as i32, write)
+pub(super) fn plain_single(cb: &Iocb) -> Option<bool> {
+    let write = cb.aio_lio_opcode == IOCB_CMD_PWRITE;
+    ((write || cb.aio_lio_opcode == IOCB_CMD_PREAD) && plain_rw(cb) && plain_buffer(cb)).then_some(write)
+}
+
+/// Whether `route` performs a read (a write) inline.
+#[inline(always)]
+pub(super) fn performs_inline(route: u8, write: bool) -> bool {
+    route == ROUTE_INLINE || (route == ROUTE_INLINE_WRITES && write)
+}
+
+/// Whether `route` sends a read (a write) to the ring.
+#[inline(always)]
+pub(super) fn goes_to_ring(route: u8, write: bool) -> bool {
+    route == ROUTE_RING || (route == ROUTE_INLINE_WRITES && !write)
+}
+
+/// Whether a plain single read or write (`plain_single`) whose route sends
+/// it to the ring is first tried from the page cache in io_submit
+/// (`try_cached_read`): a read with no RWF flag, of at least one byte (a
+/// read of none would succeed on a directory, where kernel AIO says -EINVAL).
+#[inline(always)]
+pub(super) fn cache_read_first(cb: &Iocb, write: bool) -> bool {
+    !write && cb.aio_rw_flags == 0 && cb.aio_nbytes != 0
 }
 
 /// Whether kernel AIO would accept a read (write) of `fd` at submit as far
 /// as the descriptor goes: open, not O_PATH, opened for reading (writing),
-/// not a directory.
+/// not a directory. io_uring would say so only in the completion; these
+/// are the slow path's checks per descriptor and call, with raw syscalls.
 #[inline(always)]
-fn ring_rw_allowed(fd: i32, write: bool) -> bool {
+pub(super) fn ring_rw_allowed(fd: i32, write: bool) -> bool {
     fd_info(fd).is_some_and(|info| info.opened_for(write) && !info.is(libc::S_IFDIR))
-}
-
-/// Whether a read may first be tried from the page cache in io_submit
-/// (`try_cached_read`): a plain PREAD of a descriptor whose reads go to
-/// the ring, with no RWF flag, of at least one byte (a read of none would
-/// succeed on a directory, where kernel AIO says -EINVAL).
-#[inline(always)]
-pub(super) fn cached_read_candidate(cb: &Iocb, route: u8) -> bool {
-    cb.aio_lio_opcode == IOCB_CMD_PREAD
-        && (route == ROUTE_RING || route == ROUTE_INLINE_WRITES)
-        && cb.aio_rw_flags == 0
-        && cb.aio_nbytes != 0
-        && plain_rw(cb)
-        && plain_buffer(cb)
 }
 
 /// The filesystem magic of `fd`'s file (None if fstatfs fails).
