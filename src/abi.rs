@@ -386,7 +386,7 @@ fn ret(r: Result<usize>) -> c_int {
 /// Runs `f` and puts the caller's `errno` back afterwards: libaio's calls
 /// never change errno, while the syscalls underneath do.
 #[inline(always)]
-fn keep_errno(f: impl FnOnce() -> c_int) -> c_int {
+pub(crate) fn keep_errno<T>(f: impl FnOnce() -> T) -> T {
     // SAFETY: __errno_location returns the calling thread's errno cell, valid
     // for the thread's lifetime.
     let cell = unsafe { libc::__errno_location() };
@@ -456,12 +456,14 @@ fn destroy(ctx: usize) -> Result<usize> {
     }
 }
 
-/// io_submit's return value: the count accepted, or -errno.
+/// io_submit's return value: the count accepted, or -errno; errno as it was.
+#[inline(always)]
 fn submit(ctx: usize, iocbs: IocbList) -> c_int {
     if let Some(engine) = ctx_table::fast_submit(ctx) {
+        // Keeps errno itself, without a save on its fast paths.
         return engine.submit_uncounted(iocbs);
     }
-    ret(submit_looked_up(ctx, iocbs))
+    keep_errno(|| ret(submit_looked_up(ctx, iocbs)))
 }
 
 /// `submit` for a handle the fast index does not hold.
@@ -562,7 +564,7 @@ extern "C" fn io_destroy(ctx: usize) -> c_int {
 }
 
 extern "C" fn io_submit(ctx: usize, nr: c_long, ios: *mut *mut Iocb) -> c_int {
-    keep_errno(|| submit(ctx, IocbList { ptr: ios, nr }))
+    submit(ctx, IocbList { ptr: ios, nr })
 }
 
 extern "C" fn io_getevents(

@@ -69,16 +69,21 @@ pub mod sys {
         r
     }
 
+    /// The same through libc's syscall(), with errno put back: io_submit's
+    /// fast paths rely on raw6 leaving errno alone (see
+    /// `UringEngine::submit_uncounted`).
     #[cfg(not(target_arch = "x86_64"))]
     pub unsafe fn raw6(nr: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> i64 {
-        // SAFETY: per this function's contract.
-        let r = unsafe { libc::syscall(nr, a, b, c, d, e, f) };
-        if r < 0 {
-            // SAFETY: __errno_location returns the calling thread's errno cell.
-            -i64::from(unsafe { *libc::__errno_location() })
-        } else {
-            r
-        }
+        crate::abi::keep_errno(|| {
+            // SAFETY: per this function's contract.
+            let r = unsafe { libc::syscall(nr, a, b, c, d, e, f) };
+            if r < 0 {
+                // SAFETY: __errno_location returns the calling thread's errno cell.
+                -i64::from(unsafe { *libc::__errno_location() })
+            } else {
+                r
+            }
+        })
     }
 
     pub fn io_setup(nr: u32, ctxp: *mut usize) -> i64 {

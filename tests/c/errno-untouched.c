@@ -25,6 +25,63 @@ static const int presets[] = { 0, T_ERRNO_MAGIC, EAGAIN, -7 };
 		printf("%-44s %-8s errno_kept=%d\n", label, t_err(first_), kept_); \
 	} while (0)
 
+/*
+ * Successful reads on every way a request can take through the library
+ * (performed in io_submit, read from the page cache, handed to the ring,
+ * passed to kernel AIO), one per io_submit and two at a time, each
+ * submission and reap under every errno preset. fd holds 64 KiB of
+ * pattern 7, written back so that it can be dropped from the page cache.
+ */
+static void reads_keep_errno(io_context_t ctx, const char *label, int fd, int drop)
+{
+	static unsigned char bufs[2][4096] __attribute__((aligned(4096)));
+	struct iocb ios[2], *list[2] = { &ios[0], &ios[1] };
+	struct io_event evs[2];
+	int kept = 1, ok = 1;
+	for (unsigned p = 0; p < sizeof(presets) / sizeof(presets[0]); p++) {
+		for (int n = 1; n <= 2; n++) {
+			/* The whole file: a large folio goes only whole. */
+			if (drop)
+				posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+			for (int i = 0; i < n; i++)
+				io_prep_pread(&ios[i], fd, bufs[i], 4096, (off_t)(p * 2 + i) * 4096);
+			errno = presets[p];
+			int r = io_submit(ctx, n, list);
+			kept &= errno == presets[p];
+			ok &= r == n;
+			for (int got = 0; got < n && r == n;) {
+				struct timespec ten = t_ts(10, 0);
+				errno = presets[p];
+				int g = io_getevents(ctx, 1, 2, evs, &ten);
+				kept &= errno == presets[p];
+				T_ASSERTF(g > 0, "%s: io_getevents: %s", label, t_err(g));
+				for (int e = 0; e < g; e++)
+					ok &= evs[e].res == 4096;
+				got += g;
+			}
+			for (int i = 0; i < n; i++)
+				ok &= t_check(bufs[i], 4096, 7, (size_t)(p * 2 + i) * 4096);
+		}
+	}
+	printf("%-44s ok=%d errno_kept=%d\n", label, ok, kept);
+}
+
+/* An unlinked file in dir (NULL = $T_DIR) holding 64 KiB of pattern 7. */
+static int pattern_file(const char *dir, const char *name, int flags)
+{
+	int fd = t_tmpfile_in(dir, name, O_RDWR);
+	T_ASSERTF(fd >= 0, "%s: %s", name, t_err(fd));
+	t_write_pattern(fd, 65536, 7);
+	T_ASSERT(fsync(fd) == 0);
+	if (!flags)
+		return fd;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	int d = open(path, O_RDWR | O_CLOEXEC | flags);
+	close(fd);
+	return d; /* -1 where the filesystem refuses the flags */
+}
+
 /* io_setup + io_destroy of a fresh context; 0 when both succeed. */
 static int setup_destroy(void)
 {
@@ -105,6 +162,17 @@ int main(void)
 		got += r;
 	}
 	printf("%-44s %-8d errno_kept=1\n", "io_getevents(ok) total", got);
+
+	int ext4 = pattern_file(NULL, "errno-buffered", 0);
+	reads_keep_errno(ctx, "reads, buffered, cached", ext4, 0);
+	reads_keep_errno(ctx, "reads, buffered, dropped from the cache", ext4, 1);
+	int shm = pattern_file("/dev/shm", "errno-shm", 0);
+	reads_keep_errno(ctx, "reads, tmpfs", shm, 0);
+	int direct = pattern_file(NULL, "errno-direct", O_DIRECT);
+	if (direct >= 0)
+		reads_keep_errno(ctx, "reads, O_DIRECT", direct, 0);
+	else
+		printf("%-44s no O_DIRECT here\n", "reads, O_DIRECT");
 
 	errno = T_ERRNO_MAGIC;
 	r0 = io_destroy(ctx);

@@ -890,10 +890,12 @@ impl UringEngine {
         write: bool,
         queued: &mut Option<MutexGuard<'a, ()>>,
     ) -> Option<bool> {
-        if cache_read_first(cb, write) && self.try_cached_read(p, cb) {
+        let tried = if cache_read_first(cb, write) { self.try_cached_read(p, cb) } else { CacheRead::Unchecked };
+        if tried == CacheRead::Done {
             return Some(true);
         }
-        (ring_rw_allowed(cb.aio_fildes as i32, write) && self.queue_plain(p, cb, queued)).then_some(false)
+        let fd_ok = tried == CacheRead::Missed || ring_rw_allowed(cb.aio_fildes as i32, write);
+        (fd_ok && self.queue_plain(p, cb, queued)).then_some(false)
     }
 
     /// A buffered read whose bytes are all in the page cache, performed
@@ -908,9 +910,11 @@ impl UringEngine {
     /// read itself fails on every descriptor kernel AIO refuses at submit
     /// (closed or O_PATH, not opened for reading: -EBADF; a directory:
     /// -EISDIR), on pipes and sockets (-ESPIPE) and on files without
-    /// FMODE_NOWAIT (-EOPNOTSUPP), and those go the checked way.
+    /// FMODE_NOWAIT (-EOPNOTSUPP), and those go the checked way. A read
+    /// that got as far as the page cache (-EAGAIN, or some bytes) has made
+    /// the ring's descriptor checks itself (`CacheRead::Missed`).
     #[inline(always)]
-    fn try_cached_read(&self, p: IocbPtr, cb: &Iocb) -> bool {
+    fn try_cached_read(&self, p: IocbPtr, cb: &Iocb) -> CacheRead {
         let iov = one_iovec(cb);
         // The kernel writes the key once it has the file: before the read
         // completes, and put back if it is refused.
@@ -922,10 +926,10 @@ impl UringEngine {
         // that finds its first page missing fails with -EAGAIN instead.
         if res != cb.aio_nbytes as i64 && res != 0 {
             p.set_key(cb.aio_key);
-            return false;
+            return if res > 0 || res == -i64::from(libc::EAGAIN) { CacheRead::Missed } else { CacheRead::Unchecked };
         }
         self.inline_done.post(IoEvent { data: cb.aio_data, obj: p.addr(), res, res2: 0 });
-        true
+        CacheRead::Done
     }
 
     /// Queues a PREAD or PWRITE that passed `ring_rw_allowed`: takes a slot,
@@ -1031,10 +1035,11 @@ impl UringEngine {
 
     #[inline(never)]
     fn wake_sleepers_now(&self) {
-        match self.aio.get() {
+        // io_submit's fast paths call this without an errno save of their own.
+        abi::keep_errno(|| match self.aio.get() {
             Some(Some(aio)) => aio.wake(),
             _ => self.wake_waiters(),
-        }
+        })
     }
 
     /// Polls the kernel-AIO route's completion ring (and the inline events)
@@ -1387,6 +1392,13 @@ impl UringEngine {
     /// ctx_table::remove) instead of the engine's `submitting`. Returns
     /// io_submit's value (the count accepted, or -errno): one register
     /// from every path, where a Result would be joined through memory.
+    ///
+    /// Leaves errno as it found it without saving it on the fast paths
+    /// (inline, cache read, kernel AIO): they make raw syscalls only
+    /// (`sys::raw6`), which do not touch errno. Every part that may call
+    /// into libc (a lock that may sleep, the io-uring crate's enter, the
+    /// ring's push and wait, the batch path) runs inside abi::keep_errno.
+    /// The C suite and the fuzzer check errno around every call (T_CALL).
     #[inline(always)]
     pub fn submit_uncounted(&self, iocbs: IocbList) -> i32 {
         if self.usable().is_err() {
@@ -1402,7 +1414,7 @@ impl UringEngine {
         if nr < 0 {
             return -libc::EINVAL;
         }
-        match self.submit_batch(iocbs, (nr as usize).min(self.ring_nr)) {
+        match abi::keep_errno(|| self.submit_batch(iocbs, (nr as usize).min(self.ring_nr))) {
             Ok(n) => n as i32,
             Err(e) => -e.0,
         }
@@ -1553,14 +1565,22 @@ impl UringEngine {
         if !goes_to_ring(route, write) {
             return None;
         }
-        if cache_read_first(&cb, write) && self.try_cached_read(p, &cb) {
+        let tried = if cache_read_first(&cb, write) { self.try_cached_read(p, &cb) } else { CacheRead::Unchecked };
+        if tried == CacheRead::Done {
             self.wake_sleepers();
             return Some(1);
         }
-        if !ring_rw_allowed(cb.aio_fildes as i32, write) {
+        if tried != CacheRead::Missed && !ring_rw_allowed(cb.aio_fildes as i32, write) {
             return None;
         }
-        let entry = self.claim_plain(p, &cb)?;
+        abi::keep_errno(|| self.queue_single(p, &cb))
+    }
+
+    /// The ring's part of `submit_single`, out of line: a slot, the entry
+    /// pushed and published, the wait until the submission thread took it.
+    #[inline(never)]
+    fn queue_single(&self, p: IocbPtr, cb: &Iocb) -> Option<i32> {
+        let entry = self.claim_plain(p, cb)?;
         let guard = self.submit_lock.lock();
         self.ring_pending.fetch_add(1, Ordering::AcqRel);
         let upto = self.push_one_and_publish(guard, &entry);
@@ -2001,6 +2021,19 @@ fn internal_completion(slab: &mut Slab, ud: u64) {
         s.resfd_pending = false;
         slab.release_if_done(idx);
     }
+}
+
+/// What a read tried from the page cache in io_submit found (`try_cached_read`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CacheRead {
+    /// Every byte, or end of file: performed, its event posted.
+    Done,
+    /// Some byte was not cached (-EAGAIN, or fewer bytes): nothing done.
+    /// The read got past the descriptor: open, not O_PATH, opened for
+    /// reading, not a directory, which is all the ring's checks ask.
+    Missed,
+    /// Refused for another reason, or not tried: nothing done, nothing known.
+    Unchecked,
 }
 
 /// Where an accepted request goes.

@@ -108,11 +108,12 @@ fn file_type_and_dev(fd: i32) -> Option<(u32, u64)> {
     if r != -i64::from(libc::ENOSYS) {
         return None;
     }
-    // A kernel without statx (before 4.11) has no fine-grained timestamps either.
+    // A kernel without statx (before 4.11) has no fine-grained timestamps
+    // either. errno put back: io_submit's fast path calls this.
     // SAFETY: `st` is a writable stat buffer.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: as above; fstat only writes `st`.
-    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_mode, st.st_dev))
+    abi::keep_errno(|| unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_mode, st.st_dev))
 }
 
 /// Whether a read or write has nothing the fast paths leave to the slow
