@@ -3,11 +3,12 @@
  * A bad iocb makes io_submit return -errno when it is the first of the batch
  * (and no event is ever produced for it), or the number of iocbs accepted
  * before it: submission stops at the first failing iocb and the ones after it
- * are never looked at. Covers bad fds, wrong access modes, unknown opcodes
- * (incl. IO_CMD_NOOP), negative/overflowing offsets, unsupported
- * aio_rw_flags, reserved fields, nbytes with the sign bit, fsync/poll with
- * fields they do not take, bad RESFD, vectored limits, a file without
- * read_iter, bad contexts/arrays, and which error wins when several apply.
+ * are never looked at. Covers bad fds, wrong access modes (access mode 3
+ * too), unknown opcodes (incl. IO_CMD_NOOP), negative/overflowing offsets,
+ * unsupported aio_rw_flags, reserved fields, nbytes with the sign bit,
+ * fsync/poll with fields they do not take, bad RESFD, vectored limits, a file
+ * without read_iter, bad contexts/arrays, and which error wins when several
+ * apply.
  */
 #include "t_util.h"
 #include <limits.h>
@@ -17,7 +18,7 @@
 #define FILE_SIZE 8192
 
 static io_context_t ctx;
-static int fd, rdonly_fd, wronly_fd, pipefd[2], dir_fd, efd;
+static int fd, rdonly_fd, wronly_fd, noacc_fd, pipefd[2], dir_fd, efd;
 static unsigned char buf[FILE_SIZE];
 static struct iovec iov[1025];
 
@@ -52,6 +53,7 @@ int main(void)
 	t_write_pattern(fd, FILE_SIZE, 1);
 	rdonly_fd = t_reopen(fd, O_RDONLY);
 	wronly_fd = t_reopen(fd, O_WRONLY);
+	noacc_fd = t_reopen(fd, O_ACCMODE); /* access mode 3: neither read nor write */
 	T_ASSERT(pipe(pipefd) == 0);
 	dir_fd = open(t_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	T_ASSERT(dir_fd >= 0);
@@ -85,6 +87,16 @@ int main(void)
 
 	io_prep_pread(&io, dir_fd, buf, 4096, 0);
 	try1("pread on a directory", &io);
+
+	/* twice each: the second finds the descriptor's route cached */
+	for (int k = 0; k < 2; k++) {
+		io_prep_pread(&io, noacc_fd, buf, 4096, 0);
+		try1("pread on an access-mode-3 fd", &io);
+		io_prep_pwrite(&io, noacc_fd, buf, 4096, 0);
+		try1("pwrite on an access-mode-3 fd", &io);
+		io_prep_preadv(&io, noacc_fd, iov, 1, 0);
+		try1("preadv on an access-mode-3 fd", &io);
+	}
 
 	printf("-- opcodes\n");
 	prep_read(&io);

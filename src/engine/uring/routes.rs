@@ -32,9 +32,11 @@ impl FdInfo {
     }
 
     /// FMODE_READ for a read, FMODE_WRITE for a write (else -EBADF).
+    /// Access mode 3 (O_ACCMODE, opened for ioctls) has neither.
     #[inline(always)]
     pub(super) fn opened_for(self, write: bool) -> bool {
-        self.flags & libc::O_ACCMODE != if write { libc::O_RDONLY } else { libc::O_WRONLY }
+        let mode = self.flags & libc::O_ACCMODE;
+        mode == libc::O_RDWR || mode == if write { libc::O_WRONLY } else { libc::O_RDONLY }
     }
 }
 
