@@ -202,10 +202,11 @@ impl core::ops::Deref for Fast {
     type Target = UringEngine;
     fn deref(&self) -> &UringEngine {
         // SAFETY: the engine is owned by the table's Arc, which `Removed`
-        // drops only after this slot's call and submit counts have fallen to
-        // zero; this value holds one count from before it read the pointer (the count
-        // is raised, then the handle and the engine are re-read, both with
-        // SeqCst, against remove's SeqCst stores and drop's SeqCst reads).
+        // drops only after this slot's call and submit counts have fallen
+        // to zero; this value holds one count from before it read the
+        // pointer (the count is raised, then the handle and the engine are
+        // re-read, both with SeqCst, against remove's SeqCst stores and
+        // drain's SeqCst reads).
         unsafe { &*self.engine }
     }
 }

@@ -36,6 +36,27 @@ static void try1(const char *label, struct iocb *iocb)
 	}
 }
 
+/* PREAD, PWRITE, PREADV and PWRITEV, the reads of rfd and the writes of
+ * wfd, each expected to fail for its access mode. */
+static void try_access(const char *rname, int rfd, const char *wname, int wfd)
+{
+	struct iocb io;
+	char label[64];
+
+	io_prep_pread(&io, rfd, buf, 4096, 0);
+	snprintf(label, sizeof(label), "pread on %s fd", rname);
+	try1(label, &io);
+	io_prep_pwrite(&io, wfd, buf, 4096, 0);
+	snprintf(label, sizeof(label), "pwrite on %s fd", wname);
+	try1(label, &io);
+	io_prep_preadv(&io, rfd, iov, 1, 0);
+	snprintf(label, sizeof(label), "preadv on %s fd", rname);
+	try1(label, &io);
+	io_prep_pwritev(&io, wfd, iov, 1, 0);
+	snprintf(label, sizeof(label), "pwritev on %s fd", wname);
+	try1(label, &io);
+}
+
 static void prep_read(struct iocb *io)
 {
 	io_prep_pread(io, fd, buf, 4096, 0);
@@ -73,30 +94,14 @@ int main(void)
 	io.aio_fildes = 1000; /* not open */
 	try1("pread fd 1000 (closed)", &io);
 
-	io_prep_pread(&io, wronly_fd, buf, 4096, 0);
-	try1("pread on O_WRONLY fd", &io);
-
-	io_prep_pwrite(&io, rdonly_fd, buf, 4096, 0);
-	try1("pwrite on O_RDONLY fd", &io);
-
-	io_prep_preadv(&io, wronly_fd, iov, 1, 0);
-	try1("preadv on O_WRONLY fd", &io);
-
-	io_prep_pwritev(&io, rdonly_fd, iov, 1, 0);
-	try1("pwritev on O_RDONLY fd", &io);
+	try_access("O_WRONLY", wronly_fd, "O_RDONLY", rdonly_fd);
 
 	io_prep_pread(&io, dir_fd, buf, 4096, 0);
 	try1("pread on a directory", &io);
 
-	/* twice each: the second finds the descriptor's route cached */
-	for (int k = 0; k < 2; k++) {
-		io_prep_pread(&io, noacc_fd, buf, 4096, 0);
-		try1("pread on an access-mode-3 fd", &io);
-		io_prep_pwrite(&io, noacc_fd, buf, 4096, 0);
-		try1("pwrite on an access-mode-3 fd", &io);
-		io_prep_preadv(&io, noacc_fd, iov, 1, 0);
-		try1("preadv on an access-mode-3 fd", &io);
-	}
+	/* twice: the second time finds the descriptor's route cached */
+	for (int k = 0; k < 2; k++)
+		try_access("an access-mode-3", noacc_fd, "an access-mode-3", noacc_fd);
 
 	printf("-- opcodes\n");
 	prep_read(&io);
