@@ -11,8 +11,13 @@
  * Reads 4 KiB blocks of FILE at pseudo-random offsets, keeping DEPTH in
  * flight (submitting one iocb per io_submit and reaping what is ready, as
  * fio does at that depth) until COUNT I/Os have completed. `direct` opens
- * FILE with O_DIRECT; `cold` drops each block from the page cache
- * (POSIX_FADV_DONTNEED, outside the counted calls) before it is read.
+ * FILE with O_DIRECT; `cold` drops the whole file from the page cache
+ * (POSIX_FADV_DONTNEED, outside the counted calls) before each read, so
+ * that every read needs the disk: after dropping only the block, the cache
+ * still held it for some of the reads (readahead of a neighbour, or a
+ * folio larger than the block). Where cachestat(2)
+ * exists, `cold` checks that the block is gone and fails if more than 1 in
+ * 100 reads found theirs still cached (a read still in flight can hold one).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -21,9 +26,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define BS 4096
+
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+
+/* How many pages of [off, off + len) the page cache holds, or -1 where
+ * cachestat(2) is missing. */
+static long cached_pages(int fd, long long off, long long len)
+{
+	struct {
+		unsigned long long off, len;
+	} range = { (unsigned long long)off, (unsigned long long)len };
+	unsigned long long cs[5] = { 0 }; /* nr_cache is the first field */
+	if (syscall(__NR_cachestat, fd, &range, cs, 0) != 0)
+		return -1;
+	return (long)cs[0];
+}
 
 __attribute__((noinline)) int do_submit(io_context_t ctx, struct iocb *cb)
 {
@@ -67,7 +90,7 @@ int main(int argc, char **argv)
 		free_cbs[i] = &cbs[i];
 	int nfree = depth;
 	unsigned long long x = 88172645463325252ULL;
-	long submitted = 0, done = 0;
+	long submitted = 0, done = 0, still_cached = 0;
 	while (done < count) {
 		while (nfree > 0 && submitted < count) {
 			struct iocb *cb = free_cbs[--nfree];
@@ -76,8 +99,10 @@ int main(int argc, char **argv)
 			x ^= x << 17;
 			long i = cb - cbs;
 			long long off = (long long)(x % (unsigned long long)blocks) * BS;
-			if (cold)
-				posix_fadvise(fd, off, BS, POSIX_FADV_DONTNEED);
+			if (cold) {
+				posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+				still_cached += cached_pages(fd, off, BS) > 0;
+			}
 			io_prep_pread(cb, fd, bufs + i * BS, BS, off);
 			if (do_submit(ctx, cb) != 1) {
 				fprintf(stderr, "insn_per_io: io_submit failed\n");
@@ -100,6 +125,11 @@ int main(int argc, char **argv)
 		done += r;
 	}
 	io_destroy(ctx);
+	if (still_cached * 100 > count) {
+		fprintf(stderr, "insn_per_io: %ld of %ld blocks still cached after the drop\n", still_cached,
+			count);
+		return 1;
+	}
 	printf("%ld\n", done);
 	return 0;
 }
