@@ -174,13 +174,18 @@ fn fast_hash(handle: usize) -> usize {
     (handle >> 12) % FAST_SLOTS
 }
 
-/// Called under the table's write lock.
+/// Called under the table's write lock. A free slot is taken only while no
+/// call is counted on it: a `find` counts for a moment on any slot whose
+/// handle it matches, and a fork at that moment leaves the child a count
+/// that never falls, on which the child's io_destroy would wait forever.
+/// Such a slot is skipped for good (bounded by the parent's threads).
 fn publish(handle: usize, engine: *const UringEngine) -> Option<&'static FastSlot> {
     let start = fast_hash(handle);
     for k in 0..FAST_PROBES {
         let slot = &SLOTS[(start + k) % FAST_SLOTS];
         let h = slot.handle.load(Ordering::Acquire);
-        if h == EMPTY || h == FREE {
+        let counted = slot.calls.load(Ordering::SeqCst) + slot.submits.load(Ordering::SeqCst);
+        if (h == EMPTY || h == FREE) && counted == 0 {
             slot.epoch.store(fork::current(), Ordering::Release);
             // The engine first: a lookup that sees the handle sees the engine.
             slot.engine.store(engine.cast_mut(), Ordering::SeqCst);
@@ -278,6 +283,27 @@ impl Hasher for HandleHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A free slot with a call counted on it, as a fork in the middle of a
+    /// `find` leaves it in the child, is not taken: io_destroy would wait
+    /// for that count forever.
+    #[test]
+    fn publish_skips_a_free_slot_with_a_count_left() {
+        // A handle no other test uses, hashing to a slot of its own range.
+        let handle = 0x5a5_000 + 700 * 4096;
+        let first = &SLOTS[fast_hash(handle)];
+        first.handle.store(FREE, Ordering::SeqCst);
+        first.calls.store(1, Ordering::SeqCst);
+        let engine = core::ptr::NonNull::<UringEngine>::dangling().as_ptr();
+        let taken = publish(handle, engine).expect("a slot near the hash");
+        assert!(!core::ptr::eq(taken, first), "took the slot with a count left");
+        assert_eq!(taken.handle.load(Ordering::SeqCst), handle);
+        // The same slot once the count is gone.
+        taken.handle.store(FREE, Ordering::SeqCst);
+        first.calls.store(0, Ordering::SeqCst);
+        assert!(core::ptr::eq(publish(handle, engine).expect("a slot"), first));
+        first.handle.store(FREE, Ordering::SeqCst);
+    }
 
     #[test]
     fn nearby_pages_hash_apart() {
