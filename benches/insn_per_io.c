@@ -15,9 +15,9 @@
  * (POSIX_FADV_DONTNEED, outside the counted calls) before each read, so
  * that every read needs the disk: after dropping only the block, the cache
  * still held it for some of the reads (readahead of a neighbour, or a
- * folio larger than the block). Where cachestat(2)
- * exists, `cold` checks that the block is gone and fails if more than 1 in
- * 100 reads found theirs still cached (a read still in flight can hold one).
+ * folio larger than the block). Where cachestat(2) exists, `cold` checks
+ * that the block is gone and fails if more than 1 in 100 reads found theirs
+ * still cached (a read still in flight can hold one).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
