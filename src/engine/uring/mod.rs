@@ -692,12 +692,14 @@ impl UringEngine {
     }
 
     /// Checks one iocb as the kernel's io_submit_one does, in its order, and
-    /// builds its queue entries. Takes a slot on success.
+    /// builds its queue entries. Takes a slot on success. `single`: the
+    /// io_submit call carries this iocb only (see `alone`).
     fn prepare(
         &self,
         p: IocbPtr,
         cb: &Iocb,
         route: u8,
+        single: bool,
         fds: &mut Option<FdCache>,
         out: &mut Entries,
     ) -> Result<Route> {
@@ -708,11 +710,12 @@ impl UringEngine {
         if !self.reserve() {
             return Err(Errno::EAGAIN);
         }
-        if self.fast_inline(p, cb, route) {
+        let alone = single && self.alone();
+        if self.fast_inline(p, cb, if alone { route_alone(route) } else { route }) {
             return Ok(Route::Done);
         }
         let fds = fds.get_or_insert_with(FdCache::default);
-        let r = self.prepare_reserved(p, cb, fds, &mut self.slab.lock(), out);
+        let r = self.prepare_reserved(p, cb, alone, fds, &mut self.slab.lock(), out);
         if r.is_err() {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
         }
@@ -723,6 +726,7 @@ impl UringEngine {
         &self,
         p: IocbPtr,
         cb: &Iocb,
+        alone: bool,
         fds: &mut FdCache,
         slab: &mut Slab,
         out: &mut Entries,
@@ -747,6 +751,7 @@ impl UringEngine {
         let rw = write || matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PREADV);
         let route = fd_route(fd, info);
         remember_route(fd, route);
+        let route = if alone { route_alone(route) } else { route };
         // RWF_NOWAIT stays on the ring: preadv2/pwritev2 return 0 for an
         // empty transfer before the filesystem can refuse the flag, where
         // kernel AIO's event says -EOPNOTSUPP (ext4 buffered writes).
@@ -789,6 +794,15 @@ impl UringEngine {
         self.in_flight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.capacity).then_some(n + 1))
             .is_ok()
+    }
+
+    /// Whether the request just reserved is the only one the application
+    /// has in flight on this context (events not yet reaped included): it
+    /// then takes `route_alone`. Racy by design: another thread's request
+    /// only changes where this one runs, never its result.
+    #[inline(always)]
+    fn alone(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 1
     }
 
     /// The route of one iocb, from its descriptor's cached route (the slow
@@ -1451,6 +1465,7 @@ impl UringEngine {
                 if f.run > 0 || route == ROUTE_UNKNOWN || !self.reserve() {
                     break;
                 }
+                let route = if nr == 1 && self.alone() { route_alone(route) } else { route };
                 let took = if self.fast_inline(p, &cb, route) {
                     Some(true)
                 } else {
@@ -1554,7 +1569,7 @@ impl UringEngine {
         // Vectored requests and an unknown route (ROUTE_UNKNOWN performs
         // nothing inline and sends nothing to the ring) go the batch way.
         let write = plain_single(&cb)?;
-        if performs_inline(route, write) {
+        if performs_inline(route, write) || (self.alone() && performs_inline(route_alone(route), write)) {
             let iov = one_iovec(&cb);
             if !self.fast_inline_run(p, &cb, write, &raw const iov, 1) {
                 return None;
@@ -1644,7 +1659,7 @@ impl UringEngine {
                 first_err = Some(Errno::EAGAIN); // no room left
                 break;
             }
-            match self.prepare(p, &cb, route, &mut fds, &mut entries) {
+            match self.prepare(p, &cb, route, nr == 1, &mut fds, &mut entries) {
                 Err(e) => {
                     first_err = Some(e);
                     break;

@@ -191,7 +191,17 @@ pub(super) fn performs_inline(route: u8, write: bool) -> bool {
 /// Whether `route` sends a read (a write) to the ring.
 #[inline(always)]
 pub(super) fn goes_to_ring(route: u8, write: bool) -> bool {
-    route == ROUTE_RING || (route == ROUTE_INLINE_WRITES && !write)
+    route == ROUTE_RING || route == ROUTE_RING_FILE || (route == ROUTE_INLINE_WRITES && !write)
+}
+
+/// The route of a request that is alone in flight on its context
+/// (`UringEngine::alone`): a regular file's reads and writes are then done
+/// inline, as kernel AIO does them inside io_submit. Sent to the ring, such
+/// a request would wake the submission thread, which then polls for its
+/// idle time, and io_submit would wait for it to be scheduled.
+#[inline(always)]
+pub(super) fn route_alone(route: u8) -> u8 {
+    if route == ROUTE_RING_FILE || route == ROUTE_INLINE_WRITES { ROUTE_INLINE } else { route }
 }
 
 /// Whether a plain single read or write (`plain_single`) whose route sends
@@ -274,8 +284,12 @@ pub(super) fn fs_class(fd: i32, dev: u64) -> FsClass {
 
 /// Nothing cached for the descriptor (or time for a recheck): the slow path decides.
 pub(super) const ROUTE_UNKNOWN: u8 = 0;
-/// Requests go to the ring.
+/// Requests go to the ring (anything but a regular file or an O_DIRECT
+/// block device).
 pub(super) const ROUTE_RING: u8 = 4;
+/// Reads and writes of a regular file go to the ring (buffered, on a
+/// filesystem that does both without blocking), except alone (`route_alone`).
+pub(super) const ROUTE_RING_FILE: u8 = 5;
 /// Reads and writes are done inline (a file without FMODE_NOWAIT).
 pub(super) const ROUTE_INLINE: u8 = 1;
 /// Writes are done inline (buffered, no FOP_BUFFER_WASYNC); reads go to the ring.
@@ -307,7 +321,7 @@ pub(super) fn fd_route(fd: i32, info: FdInfo) -> u8 {
     } else if info.flags & libc::O_DIRECT == 0 && !c.buffered_wasync {
         ROUTE_INLINE_WRITES
     } else {
-        ROUTE_RING
+        ROUTE_RING_FILE
     }
 }
 
