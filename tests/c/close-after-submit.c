@@ -5,10 +5,11 @@
  * after io_submit still reads the file, and one whose number is at once
  * given to another file (dup2) still reads the first file, never the
  * second. Buffered reads of an ext4 file, cached and uncached (a library
- * may queue them and resolve the descriptor later), one at a time and in
- * batches of 8; fsyncs and fdatasyncs of ext4 and tmpfs files and of a
- * directory (a library may run them on a worker that looks the descriptor
- * up late); then a poll whose pipe end is closed after io_submit: the
+ * may queue them and resolve the descriptor later), one at a time (alone,
+ * and with another request in flight: see t_pending_begin) and in batches
+ * of 8; fsyncs and fdatasyncs of ext4 and tmpfs files and of a directory
+ * (a library may run them on a worker that looks the descriptor up late);
+ * then a poll whose pipe end is closed after io_submit: the
  * pipe keeps its reader (a write gets no SIGPIPE) and the poll sees the data.
  */
 #include "t_util.h"
@@ -140,6 +141,14 @@ int main(void)
 	rounds("cached, 8 per io_submit, dup2", file, other, 8, 1, 0);
 	rounds("uncached, one per io_submit, close", file, other, 1, 0, 1);
 	rounds("uncached, 8 per io_submit, dup2", file, other, 8, 1, 1);
+	/* One per io_submit again, with another request in flight. */
+	struct t_pending busy;
+	t_pending_begin(ctx, &busy);
+	rounds("busy, cached, one per io_submit, close", file, other, 1, 0, 0);
+	rounds("busy, cached, one per io_submit, dup2", file, other, 1, 1, 0);
+	rounds("busy, uncached, one per io_submit, close", file, other, 1, 0, 1);
+	rounds("busy, uncached, one per io_submit, dup2", file, other, 1, 1, 1);
+	t_pending_end(ctx, &busy);
 	syncs("fsync of an ext4 file, close", file, 0);
 	syncs("fdatasync of an ext4 file, close", file, 1);
 	int dir = open(t_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

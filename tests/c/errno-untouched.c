@@ -28,7 +28,8 @@ static const int presets[] = { 0, T_ERRNO_MAGIC, EAGAIN, -7 };
 /*
  * Successful reads on every way a request can take through the library
  * (performed in io_submit, read from the page cache, handed to the ring,
- * passed to kernel AIO), one per io_submit and two at a time, each
+ * passed to kernel AIO), one per io_submit and two at a time (buffered:
+ * also with another request in flight, see t_pending_begin), each
  * submission and reap under every errno preset. fd holds 64 KiB of
  * pattern 7, written back so that it can be dropped from the page cache.
  */
@@ -166,6 +167,11 @@ int main(void)
 	int ext4 = pattern_file(NULL, "errno-buffered", 0);
 	reads_keep_errno(ctx, "reads, buffered, cached", ext4, 0);
 	reads_keep_errno(ctx, "reads, buffered, dropped from the cache", ext4, 1);
+	struct t_pending busy;
+	t_pending_begin(ctx, &busy);
+	reads_keep_errno(ctx, "busy: reads, buffered, cached", ext4, 0);
+	reads_keep_errno(ctx, "busy: reads, buffered, dropped from the cache", ext4, 1);
+	t_pending_end(ctx, &busy);
 	int shm = pattern_file("/dev/shm", "errno-shm", 0);
 	reads_keep_errno(ctx, "reads, tmpfs", shm, 0);
 	int direct = pattern_file(NULL, "errno-direct", O_DIRECT);

@@ -6,7 +6,8 @@
  * return the cached part alone: each read below covers cached and uncached
  * pages in a different pattern (the cache emptied with POSIX_FADV_DONTNEED
  * and readahead turned off with POSIX_FADV_RANDOM, then chosen pages read
- * back with pread), one per io_submit and in batches.
+ * back with pread), one per io_submit (alone, and with another request in
+ * flight) and in batches.
  */
 #include "t_util.h"
 
@@ -41,14 +42,22 @@ int main(void)
 	static const unsigned patterns[] = { 0x1, 0x8, 0x6, 0x0, 0xf, 0x5, 0xa };
 	for (unsigned i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
 		unsigned pat = patterns[i];
-		/* One read of 4 blocks at block 0, one per io_submit. */
-		cache_only(fd, pat);
-		memset(buf, 0, 4 * BS);
-		io_prep_pread(&cbs[0], fd, buf, 4 * BS, 0);
-		t_submit1(ctx, &cbs[0]);
-		t_wait_events(ctx, 1, evs);
-		printf("cached blocks 0x%x, one read:   res=%s data %s\n", pat, t_err((long)evs[0].res),
-		       t_ok(t_check(buf, 4 * BS, 5, 0)));
+		/* One read of 4 blocks at block 0, one per io_submit: alone,
+		 * then with another request in flight (see t_pending_begin). */
+		for (int busy = 0; busy <= 1; busy++) {
+			struct t_pending other;
+			if (busy)
+				t_pending_begin(ctx, &other);
+			cache_only(fd, pat);
+			memset(buf, 0, 4 * BS);
+			io_prep_pread(&cbs[0], fd, buf, 4 * BS, 0);
+			t_submit1(ctx, &cbs[0]);
+			t_wait_events(ctx, 1, evs);
+			printf("cached blocks 0x%x, one read%s: res=%s data %s\n", pat, busy ? ", busy" : "",
+			       t_err((long)evs[0].res), t_ok(t_check(buf, 4 * BS, 5, 0)));
+			if (busy)
+				t_pending_end(ctx, &other);
+		}
 
 		/* Four such reads at blocks 0, 8, 16, 24 in one io_submit. */
 		cache_only(fd, pat | pat << 8 | pat << 16 | pat << 24);

@@ -242,6 +242,36 @@ static inline void t_submit1(io_context_t ctx, struct iocb *iocb)
 	T_ASSERTF(r == 1, "io_submit: %s", t_err(r));
 }
 
+/*
+ * Another request in flight: a poll on an empty pipe, left pending on a
+ * context while a test runs, then completed by a write and reaped. A
+ * library may serve a request differently when it is the only one in
+ * flight (libaio_rs performs a regular file's read or write inside
+ * io_submit then, as kernel AIO does, and hands it to io_uring otherwise),
+ * so tests of those requests run both ways.
+ */
+struct t_pending {
+	int pipe[2];
+	struct iocb cb;
+};
+
+static inline void t_pending_begin(io_context_t ctx, struct t_pending *p)
+{
+	T_ASSERT(pipe(p->pipe) == 0);
+	io_prep_poll(&p->cb, p->pipe[0], POLLIN);
+	t_submit1(ctx, &p->cb);
+}
+
+static inline void t_pending_end(io_context_t ctx, struct t_pending *p)
+{
+	struct io_event ev;
+	T_ASSERT(write(p->pipe[1], "x", 1) == 1);
+	t_wait_events(ctx, 1, &ev);
+	T_ASSERTF(ev.obj == &p->cb, "the pending poll's event was %p, not the poll's", (void *)ev.obj);
+	close(p->pipe[0]);
+	close(p->pipe[1]);
+}
+
 /* Submit one iocb and return io_submit's result (no check). */
 static inline int t_submit_one(io_context_t ctx, struct iocb *iocb)
 {
