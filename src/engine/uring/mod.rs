@@ -1569,7 +1569,7 @@ impl UringEngine {
         // Vectored requests and an unknown route (ROUTE_UNKNOWN performs
         // nothing inline and sends nothing to the ring) go the batch way.
         let write = plain_single(&cb)?;
-        if performs_inline(route, write) || (self.alone() && performs_inline(route_alone(route), write)) {
+        if performs_inline(route, write) {
             let iov = one_iovec(&cb);
             if !self.fast_inline_run(p, &cb, write, &raw const iov, 1) {
                 return None;
@@ -1585,10 +1585,26 @@ impl UringEngine {
             self.wake_sleepers();
             return Some(1);
         }
+        if self.alone() && performs_inline(route_alone(route), write) {
+            return self.single_alone(p, &cb, write);
+        }
         if tried != CacheRead::Missed && !ring_rw_allowed(cb.aio_fildes as i32, write) {
             return None;
         }
         abi::keep_errno(|| self.queue_single(p, &cb))
+    }
+
+    /// `submit_single` of a regular file's read or write alone in flight
+    /// (see `route_alone`), out of line: performed here, and a read that
+    /// missed the page cache waits for the disk, as under kernel AIO.
+    #[inline(never)]
+    fn single_alone(&self, p: IocbPtr, cb: &Iocb, write: bool) -> Option<i32> {
+        let iov = one_iovec(cb);
+        if !self.fast_inline_run(p, cb, write, &raw const iov, 1) {
+            return None;
+        }
+        self.wake_sleepers();
+        Some(1)
     }
 
     /// The ring's part of `submit_single`, out of line: a slot, the entry
