@@ -1572,12 +1572,7 @@ impl UringEngine {
         // nothing inline and sends nothing to the ring) go the batch way.
         let write = plain_single(&cb)?;
         if performs_inline(route, write) {
-            let iov = one_iovec(&cb);
-            if !self.fast_inline_run(p, &cb, write, &raw const iov, 1) {
-                return None;
-            }
-            self.wake_sleepers();
-            return Some(1);
+            return self.single_inline(p, &cb, write);
         }
         if !goes_to_ring(route, write) {
             return None;
@@ -1588,7 +1583,7 @@ impl UringEngine {
             return Some(1);
         }
         if self.alone() && performs_inline(route_alone(route), write) {
-            return self.single_alone(p, &cb, write);
+            return self.single_inline(p, &cb, write);
         }
         if tried != CacheRead::Missed && !ring_rw_allowed(cb.aio_fildes as i32, write) {
             return None;
@@ -1596,11 +1591,11 @@ impl UringEngine {
         abi::keep_errno(|| self.queue_single(p, &cb))
     }
 
-    /// `submit_single` of a regular file's read or write alone in flight
-    /// (see `route_alone`), out of line: performed here, and a read that
-    /// missed the page cache waits for the disk, as under kernel AIO.
-    #[inline(never)]
-    fn single_alone(&self, p: IocbPtr, cb: &Iocb, write: bool) -> Option<i32> {
+    /// `submit_single` of a read or write its route (or `route_alone`)
+    /// performs inline: done here, as under kernel AIO (a read that missed
+    /// the page cache waits for the disk). None leaves it to the batch path.
+    #[inline(always)]
+    fn single_inline(&self, p: IocbPtr, cb: &Iocb, write: bool) -> Option<i32> {
         let iov = one_iovec(cb);
         if !self.fast_inline_run(p, cb, write, &raw const iov, 1) {
             return None;
