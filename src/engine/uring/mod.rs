@@ -48,16 +48,17 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::abi::{self, EventsOut, IoEvent, Iocb, IocbList, IocbPtr};
 use crate::engine::aio_route::AioRoute;
-use crate::engine::kernel::{sys, AioRingHeader};
+use crate::engine::kernel::sys;
 use crate::engine::{Engine, Wait};
 use crate::errno::{Errno, Result};
 
-mod inline_events;
+mod handle_ring;
+mod mover;
 mod routes;
 mod spin;
 mod sq_head;
 
-use inline_events::InlineEvents;
+use handle_ring::HandleRing;
 use sq_head::SqHead;
 use routes::*;
 use spin::{PollerSlot, SpinPolicy};
@@ -106,6 +107,9 @@ const TAKEN_SPINS: u32 = 200;
 
 /// The 8 bytes a RESFD completion adds to the eventfd.
 static EVENTFD_ONE: u64 = 1;
+
+/// Serialises contexts' first registration with the mover (`watched_by_mover`).
+static MOVER_REGISTRATION: Mutex<()> = Mutex::new(());
 
 // ---------------------------------------------------------------------------
 // Probe and the shared submission thread.
@@ -272,55 +276,6 @@ fn aio_ring_nr(nr_events: u32) -> Result<u32> {
 }
 
 // ---------------------------------------------------------------------------
-// The handle: library memory laid out as struct aio_ring.
-
-struct HandleMem {
-    addr: usize,
-    len: usize,
-}
-
-impl HandleMem {
-    fn new(ring_nr: u32) -> Result<HandleMem> {
-        let len = (32 + 32 * ring_nr as usize).div_ceil(4096) * 4096;
-        // SAFETY: a fresh anonymous mapping; no existing memory is affected.
-        let p = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(Errno(libc::ENOMEM));
-        }
-        let hdr = AioRingHeader {
-            id: 0,
-            nr: ring_nr,
-            head: 0,
-            tail: 0,
-            magic: URING_RING_MAGIC,
-            compat_features: 1,
-            incompat_features: 0,
-            header_length: 32,
-        };
-        // SAFETY: the mapping is page-aligned, writable and at least one page long.
-        unsafe { (p as *mut AioRingHeader).write(hdr) };
-        Ok(HandleMem { addr: p as usize, len })
-    }
-}
-
-impl Drop for HandleMem {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly the mapping made in `new`, which nothing
-        // else references once the engine is dropped.
-        unsafe { libc::munmap(self.addr as *mut libc::c_void, self.len) };
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Slots: what was captured at submit.
 
 #[derive(Default)]
@@ -336,10 +291,12 @@ struct Slot {
     /// io_cancel succeeded on it: kernel AIO forgets a cancelled request at
     /// once, so a second io_cancel finds nothing (-EINVAL).
     cancelled: bool,
-    /// A RESFD write is queued behind the request; holds `resfd_dup` open.
+    /// A write to the context's notify eventfd (mover.rs) is queued behind
+    /// the request: the slot stays taken until it has completed.
     resfd_pending: bool,
-    /// A private duplicate of the eventfd: kernel AIO pins the eventfd at
-    /// submit, and a linked write resolves its descriptor only when it runs.
+    /// A private duplicate of the RESFD eventfd, signalled (and closed) once
+    /// the request's event is in the handle: kernel AIO pins the eventfd at
+    /// submit, and announces an event only after writing it to its ring.
     resfd_dup: i32,
     /// A private duplicate of an FSYNC/FDSYNC's descriptor, closed at its
     /// completion: io_uring runs a sync on a worker thread and looks its
@@ -403,7 +360,8 @@ impl Slab {
 
 pub struct UringEngine {
     ring: IoUring,
-    handle: HandleMem,
+    /// The handle: the context's completions, as the kernel's aio_ring holds them.
+    handle: HandleRing,
     /// The epoch of the process that made the context (see `fork`).
     epoch: u64,
     /// `epoch` until io_destroy begins, then fork::NO_EPOCH: the one value
@@ -436,9 +394,6 @@ pub struct UringEngine {
     /// Threads inside io_getevents on this context: io_destroy returns only
     /// after each has been woken and has left.
     waiters: AtomicUsize,
-    /// Events of requests performed inline by io_submit (see `Inline`),
-    /// reaped before the completion queue.
-    inline_done: InlineEvents,
     /// Threads asleep in io_uring_enter waiting for completions: an inline
     /// completion must wake them with a completion of its own (a NOP).
     sleepers: AtomicUsize,
@@ -455,6 +410,9 @@ pub struct UringEngine {
     nr_events: u32,
     /// Whether io_getevents polls before it sleeps (see `spin_until_ready`).
     spin: SpinPolicy,
+    /// The eventfd the notify writes behind RESFD requests go to (mover.rs),
+    /// made at the first RESFD request.
+    notify: OnceLock<i32>,
 }
 
 /// Counts a thread inside a call (io_getevents, io_submit) for as long as it lives.
@@ -489,7 +447,7 @@ impl UringEngine {
         let sq_head = SqHead::new(&ring).ok_or(Errno::EAGAIN)?;
         let nslots = 2 * capacity;
         let cq_may_overflow = capacity + nslots > ring.params().cq_entries() as usize;
-        let handle = HandleMem::new(ring_nr)?;
+        let handle = HandleRing::new(ring_nr, URING_RING_MAGIC)?;
         let mut slots = Vec::new();
         slots.resize_with(nslots, Slot::default);
         let slab = Slab { slots, free: (0..nslots as u32).rev().collect() };
@@ -509,7 +467,6 @@ impl UringEngine {
             slab: Mutex::new(slab),
             destroying: AtomicBool::new(false),
             waiters: AtomicUsize::new(0),
-            inline_done: InlineEvents::new(capacity),
             sleepers: AtomicUsize::new(0),
             submitting: AtomicUsize::new(0),
             ring_pending: AtomicUsize::new(0),
@@ -517,12 +474,13 @@ impl UringEngine {
             route_made: AtomicBool::new(false),
             nr_events: nr_events as u32,
             spin: SpinPolicy::default(),
+            notify: OnceLock::new(),
             handle,
         };
-        if !abi::write_user::<usize>(ctxp as usize, engine.handle.addr) {
+        if !abi::write_user::<usize>(ctxp as usize, engine.handle.addr()) {
             return Err(Errno::EFAULT);
         }
-        Ok((engine.handle.addr, engine))
+        Ok((engine.handle.addr(), engine))
     }
 
     #[inline(always)]
@@ -716,6 +674,10 @@ impl UringEngine {
         if self.fast_inline(p, cb, if alone { route_alone(route) } else { route }) {
             return Ok(Route::Done);
         }
+        if cb.aio_flags & IOCB_FLAG_RESFD != 0 && !self.watched_by_mover() {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(Errno::EAGAIN);
+        }
         let fds = fds.get_or_insert_with(FdCache::default);
         let r = self.prepare_reserved(p, cb, alone, fds, &mut self.slab.lock(), out);
         if r.is_err() {
@@ -780,7 +742,10 @@ impl UringEngine {
         slab.slots[idx as usize].start(p.addr(), cb.aio_data, cb.aio_lio_opcode, nowait_unsupported, resfd_dup);
         let ud = UD_IO | u64::from(idx);
         if resfd_dup >= 0 {
-            let w = opcode::Write::new(Fd(resfd_dup), (&raw const EVENTFD_ONE).cast(), 8).build();
+            // Wakes the mover, which puts the event in the handle and then
+            // signals the application's eventfd.
+            let notify = self.notify.get().copied().unwrap_or(-1);
+            let w = opcode::Write::new(Fd(notify), (&raw const EVENTFD_ONE).cast(), 8).build();
             *out = Entries::Linked([
                 entry.user_data(ud).flags(squeue::Flags::IO_HARDLINK),
                 w.user_data(UD_RESFD | u64::from(idx)),
@@ -792,10 +757,52 @@ impl UringEngine {
     }
 
     /// Takes room for one more request, or says there is none (-EAGAIN).
+    #[inline(always)]
     fn reserve(&self) -> bool {
+        self.try_reserve() || self.reserve_after_reclaim()
+    }
+
+    #[inline(always)]
+    fn try_reserve(&self) -> bool {
         self.in_flight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.capacity).then_some(n + 1))
             .is_ok()
+    }
+
+    /// No room left as far as the library has counted: the application may
+    /// have consumed events by advancing the handle's head itself (QEMU
+    /// does), which frees their places, as the kernel's io_submit finds
+    /// when it looks at the ring's head.
+    #[cold]
+    #[inline(never)]
+    fn reserve_after_reclaim(&self) -> bool {
+        abi::keep_errno(|| {
+            let consumed = {
+                let _g = self.reap_lock.lock();
+                self.handle.take_consumed()
+            };
+            if consumed > 0 {
+                self.in_flight.fetch_sub(consumed, Ordering::Release);
+            }
+            consumed > 0 && self.try_reserve()
+        })
+    }
+
+    /// Whether the context has its notify eventfd watched by the process's
+    /// mover (registering it at the first call): a RESFD request's event
+    /// must reach the handle, and only then its eventfd, even if the
+    /// application never calls io_getevents.
+    fn watched_by_mover(&self) -> bool {
+        if self.notify.get().is_none() {
+            // Not submit_lock: the general path may hold it here.
+            let _once = MOVER_REGISTRATION.lock();
+            if self.notify.get().is_none() {
+                if let Ok(fd) = mover::register(self) {
+                    let _ = self.notify.set(fd);
+                }
+            }
+        }
+        self.notify.get().is_some()
     }
 
     /// Whether the request just reserved is the only one the application
@@ -944,7 +951,7 @@ impl UringEngine {
             p.set_key(cb.aio_key);
             return if res > 0 || res == -i64::from(libc::EAGAIN) { CacheRead::Missed } else { CacheRead::Unchecked };
         }
-        self.inline_done.post(IoEvent { data: cb.aio_data, obj: p.addr(), res, res2: 0 });
+        self.handle.post(IoEvent { data: cb.aio_data, obj: p.addr(), res, res2: 0 });
         CacheRead::Done
     }
 
@@ -1005,7 +1012,7 @@ impl UringEngine {
             p.set_key(cb.aio_key);
             return false;
         }
-        self.inline_done.post(IoEvent { data: cb.aio_data, obj: p.addr(), res, res2: 0 });
+        self.handle.post(IoEvent { data: cb.aio_data, obj: p.addr(), res, res2: 0 });
         true
     }
 
@@ -1033,12 +1040,8 @@ impl UringEngine {
         // kernel validates them again (a bad one is -EFAULT, as in AIO).
         let res = unsafe { rw_syscall(write, io.fd, iov, cnt, io.off, io.rw_flags as u32) };
         self.slab.lock().free.push(io.idx);
-        self.inline_done.post(IoEvent { data: io.data, obj: io.iocb, res, res2: 0 });
-        if io.resfd_dup >= 0 {
-            // SAFETY: writing 8 bytes from a static to the private eventfd dup.
-            unsafe { libc::write(io.resfd_dup, (&raw const EVENTFD_ONE).cast(), 8) };
-            close_quiet(io.resfd_dup);
-        }
+        self.handle.post(IoEvent { data: io.data, obj: io.iocb, res, res2: 0 });
+        announce(io.resfd_dup);
     }
 
     /// Wakes the threads asleep in io_uring_enter after inline completions.
@@ -1082,7 +1085,7 @@ impl UringEngine {
         let limit = start.saturating_add(spin);
         let end = deadline.map_or(limit, |d| d.min(limit));
         loop {
-            if aio.ready() || self.inline_done.pending(Ordering::Acquire) > 0 {
+            if aio.ready() || self.handle.pending(Ordering::Acquire) > 0 {
                 self.spin.record(true);
                 return true;
             }
@@ -1279,31 +1282,51 @@ impl UringEngine {
         }
     }
 
-    /// Moves completions from the ring to `events[got..nr]`; returns the new
-    /// count. A request's CQE is consumed only when its event can be written.
-    fn drain(&self, events: EventsOut, mut got: usize, nr: usize) -> Result<usize> {
-        let mut stash = self.reap_lock.lock();
+    /// The completion queue, under reap_lock (held by the caller), with
+    /// any completions the kernel kept aside on overflow moved back into it.
+    fn completions<'a>(&'a self) -> io_uring::CompletionQueue<'a> {
         // SAFETY: the completion queue is only read under reap_lock.
-        let mut cq = unsafe { self.ring.completion_shared() };
+        let cq = unsafe { self.ring.completion_shared() };
         if cq.is_empty() && self.cq_may_overflow && self.cq_overflowed() {
             drop(cq);
             // An enter with GETEVENTS moves overflowed completions into the ring.
             let _ = self.ring.submitter().submit_and_wait(0);
             // SAFETY: as above.
-            cq = unsafe { self.ring.completion_shared() };
+            return unsafe { self.ring.completion_shared() };
         }
+        cq
+    }
+
+    /// Moves the handle's events to `events[got..nr]` and accounts for
+    /// every event consumed since the last look (by this or by the
+    /// application advancing head itself); returns the new count. The
+    /// caller holds reap_lock and found `events[got]` writable.
+    fn take_from_handle(&self, events: EventsOut, mut got: usize, nr: usize) -> usize {
+        let pending = self.handle.pending(Ordering::Acquire);
+        if pending > 0 && got < nr {
+            let room = events.writable(got, (got + pending).min(nr));
+            // Cannot fail to write: below `room`, under reap_lock.
+            got += self.handle.take_into(events, got, room - got);
+        }
+        let consumed = self.handle.take_consumed();
+        if consumed > 0 {
+            self.in_flight.fetch_sub(consumed, Ordering::Release);
+        }
+        got
+    }
+
+    /// Moves completions to `events[got..nr]`, the handle's first; returns
+    /// the new count. A request's CQE is consumed only when its event can
+    /// be written, or when it goes to the handle (a RESFD request's, whose
+    /// eventfd announces it in the handle, as kernel AIO's does).
+    fn drain(&self, events: EventsOut, mut got: usize, nr: usize) -> Result<usize> {
+        let mut stash = self.reap_lock.lock();
+        let mut cq = self.completions();
         // copy_to_user of the first event would fail: -EFAULT, events or not.
         if got < nr && !events.can_write(got) {
             return Err(Errno::EFAULT);
         }
-        let pending = self.inline_done.pending(Ordering::Acquire);
-        if pending > 0 && got < nr {
-            let room = events.writable(got, (got + pending).min(nr));
-            // Cannot fail to write: below `room`, under reap_lock.
-            let k = self.inline_done.take_into(events, got, room - got);
-            got += k;
-            self.in_flight.fetch_sub(k, Ordering::Release);
-        }
+        got = self.take_from_handle(events, got, nr);
         if got >= nr || (stash.is_none() && cq.is_empty()) {
             return Ok(got);
         }
@@ -1313,44 +1336,61 @@ impl UringEngine {
         // the writable run (copy_to_user would stop there).
         let end = events.writable(got, nr);
         let start = got;
+        let mut posted = 0;
         while got < end {
             let Some(cqe) = stash.take().or_else(|| cq.next()) else { break };
-            let ud = cqe.user_data();
-            let idx = (ud & 0xffff_ffff) as u32;
-            if ud & UD_TAG != UD_IO {
-                internal_completion(&mut slab, ud);
-                continue;
-            }
-            let s = &mut slab.slots[idx as usize];
-            let mut res = i64::from(cqe.result());
-            if res < 0 {
-                if s.opcode == IOCB_CMD_POLL && res == -i64::from(libc::ECANCELED) {
-                    res = 0; // a cancelled AIO poll completes with 0
-                }
-                if s.nowait_unsupported && res == -i64::from(libc::EAGAIN) {
-                    res = -i64::from(libc::EOPNOTSUPP);
-                }
-            }
-            // SAFETY: got < end, the end of the writable run from `start`.
-            unsafe { events.write_in_run(got, IoEvent { data: s.data, obj: s.iocb, res, res2: 0 }) };
-            got += 1;
-            s.io_pending = false;
-            if s.pinned.is_some() {
-                s.pinned = None; // closes the sync's private duplicate
-            }
-            // release_if_done without indexing the slot again (per event).
-            if s.finished() {
-                slab.free.push(idx);
+            let Some((ev, resfd)) = complete(&mut slab, &cqe) else { continue };
+            if resfd >= 0 {
+                self.handle.post(ev);
+                announce(resfd);
+                posted += 1;
+            } else {
+                // SAFETY: got < end, the end of the writable run from `start`.
+                unsafe { events.write_in_run(got, ev) };
+                got += 1;
             }
         }
         drop(slab);
         cq.sync();
+        drop(cq);
         let reaped = got - start;
         if reaped > 0 {
             self.in_flight.fetch_sub(reaped, Ordering::Release);
-            self.ring_pending.fetch_sub(reaped, Ordering::AcqRel);
         }
+        if reaped + posted > 0 {
+            self.ring_pending.fetch_sub(reaped + posted, Ordering::AcqRel);
+        }
+        if posted > 0 {
+            got = self.take_from_handle(events, got, nr);
+        }
+        drop(stash);
         Ok(got)
+    }
+
+    /// Moves every completion of the ring to the handle, announcing RESFD
+    /// requests' once their event is there: what makes the handle a live
+    /// ring for programs that never call io_getevents (QEMU reads it when
+    /// its eventfd fires). Called by the completion mover (mover.rs), woken
+    /// by the notify eventfd write linked behind each RESFD request.
+    pub(super) fn move_to_handle(&self) {
+        let mut stash = self.reap_lock.lock();
+        let mut cq = self.completions();
+        let mut slab = self.slab.lock();
+        let mut moved = 0;
+        while let Some(cqe) = stash.take().or_else(|| cq.next()) {
+            let Some((ev, resfd)) = complete(&mut slab, &cqe) else { continue };
+            self.handle.post(ev);
+            announce(resfd);
+            moved += 1;
+        }
+        drop(slab);
+        cq.sync();
+        drop(cq);
+        drop(stash);
+        if moved > 0 {
+            self.ring_pending.fetch_sub(moved, Ordering::AcqRel);
+            self.wake_sleepers();
+        }
     }
 
     /// Waits in the kernel for at least one completion, or the timeout.
@@ -1457,7 +1497,7 @@ impl UringEngine {
             }
             let route = cached_route(cb.aio_fildes as i32);
             if route == ROUTE_KERNEL {
-                if !matches!(self.aio.get(), Some(Some(_))) || !self.reserve() {
+                if cb.aio_flags & IOCB_FLAG_RESFD != 0 || !matches!(self.aio.get(), Some(Some(_))) || !self.reserve() {
                     break;
                 }
                 f.run += 1;
@@ -1557,7 +1597,9 @@ impl UringEngine {
         }
         let route = cached_route(cb.aio_fildes as i32);
         if route == ROUTE_KERNEL {
-            if !matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV) {
+            if !matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV)
+                || cb.aio_flags & IOCB_FLAG_RESFD != 0
+            {
                 return None;
             }
             let Some(Some(aio)) = self.aio.get() else { return None };
@@ -1654,7 +1696,9 @@ impl UringEngine {
                 }
             };
             let route = Self::iocb_route(&cb, &mut fds);
-            let kernel = route == ROUTE_KERNEL && self.aio_route().is_some();
+            // A RESFD request goes to the ring: the kernel-AIO route's
+            // context would signal the eventfd before the event is in the handle.
+            let kernel = route == ROUTE_KERNEL && cb.aio_flags & IOCB_FLAG_RESFD == 0 && self.aio_route().is_some();
             if kernel && self.reserve() {
                 run.get_or_insert(i);
                 i += 1;
@@ -1832,7 +1876,7 @@ impl Engine for UringEngine {
             // An inline completion posted after the drain above must not be
             // slept through: announce the sleep, then look once more.
             self.sleepers.fetch_add(1, Ordering::SeqCst);
-            if self.inline_done.pending(Ordering::SeqCst) > 0 {
+            if self.handle.pending(Ordering::SeqCst) > 0 {
                 self.sleepers.fetch_sub(1, Ordering::SeqCst);
                 continue;
             }
@@ -1862,7 +1906,7 @@ impl Engine for UringEngine {
         if !fork::is_current(self.live_epoch.load(Ordering::Acquire)) {
             return None;
         }
-        if self.inline_done.pending(Ordering::Acquire) > 0 {
+        if self.handle.pending(Ordering::Acquire) > 0 {
             return Some(false);
         }
         if let Some(Some(aio)) = self.aio.get() {
@@ -1927,6 +1971,11 @@ impl Engine for UringEngine {
         // io_submit calls that got past their check finish first.
         while self.submitting.load(Ordering::SeqCst) > 0 {
             std::thread::yield_now();
+        }
+        // The mover lets go of the context; completions still to come are
+        // reaped (and announced) by the wait below.
+        if let Some(&fd) = self.notify.get() {
+            mover::unregister(fd, self);
         }
         // The kernel-AIO route's io_destroy waits for its requests and
         // wakes its sleepers (-EINVAL).
@@ -2038,16 +2087,59 @@ fn now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// A completion of the library's own: a RESFD eventfd write (its slot may
-/// now be reused) or a wake-up NOP.
+/// A completion of the library's own: the notify write behind a RESFD
+/// request (its slot may now be reused) or a wake-up NOP.
 fn internal_completion(slab: &mut Slab, ud: u64) {
     if ud & UD_TAG == UD_RESFD {
         let idx = (ud & 0xffff_ffff) as u32;
-        let s = &mut slab.slots[idx as usize];
-        close_quiet(s.resfd_dup);
-        s.resfd_dup = -1;
-        s.resfd_pending = false;
+        slab.slots[idx as usize].resfd_pending = false;
         slab.release_if_done(idx);
+    }
+}
+
+/// A request's completion: its event, rebuilt from the slot, and the
+/// pinned eventfd to announce it on once it is in the handle (-1 if none);
+/// the slot is released if nothing else of it is awaited. None for the
+/// library's own completions.
+#[inline(always)]
+fn complete(slab: &mut Slab, cqe: &io_uring::cqueue::Entry) -> Option<(IoEvent, i32)> {
+    let ud = cqe.user_data();
+    let idx = (ud & 0xffff_ffff) as u32;
+    if ud & UD_TAG != UD_IO {
+        internal_completion(slab, ud);
+        return None;
+    }
+    let s = &mut slab.slots[idx as usize];
+    let mut res = i64::from(cqe.result());
+    if res < 0 {
+        if s.opcode == IOCB_CMD_POLL && res == -i64::from(libc::ECANCELED) {
+            res = 0; // a cancelled AIO poll completes with 0
+        }
+        if s.nowait_unsupported && res == -i64::from(libc::EAGAIN) {
+            res = -i64::from(libc::EOPNOTSUPP);
+        }
+    }
+    let ev = IoEvent { data: s.data, obj: s.iocb, res, res2: 0 };
+    s.io_pending = false;
+    if s.pinned.is_some() {
+        s.pinned = None; // closes the sync's private duplicate
+    }
+    let resfd = core::mem::replace(&mut s.resfd_dup, -1);
+    // release_if_done without indexing the slot again (per event).
+    if s.finished() {
+        slab.free.push(idx);
+    }
+    Some((ev, resfd))
+}
+
+/// Signals a RESFD request's pinned eventfd (if any) and closes the pin:
+/// called once the request's event is in the handle.
+#[inline(always)]
+fn announce(resfd: i32) {
+    if resfd >= 0 {
+        // SAFETY: writing 8 bytes from a static to the private eventfd dup.
+        unsafe { libc::write(resfd, (&raw const EVENTFD_ONE).cast(), 8) };
+        close_quiet(resfd);
     }
 }
 
