@@ -12,6 +12,8 @@
 //! nodes themselves are defined by libaio.map (see build.rs).
 
 mod ctx_table;
+#[cfg(target_arch = "x86_64")]
+mod raw_syscall;
 
 use core::ffi::{c_int, c_long};
 use core::mem::{offset_of, size_of};
@@ -685,6 +687,12 @@ export_versioned!(io_queue_release, "aio_rs_io_queue_release_01", "io_queue_rele
 export_versioned!(io_queue_run, "aio_rs_io_queue_run_01", "io_queue_run@@LIBAIO_0.1");
 export_versioned!(io_queue_wait, "aio_rs_io_queue_wait_04", "io_queue_wait@@LIBAIO_0.4");
 export_versioned!(io_queue_wait_0_1, "aio_rs_io_queue_wait_01", "io_queue_wait@LIBAIO_0.1");
+
+// glibc's syscall(), for raw io_* calls on the library's contexts (raw_syscall.rs).
+#[cfg(target_arch = "x86_64")]
+use raw_syscall::syscall;
+#[cfg(target_arch = "x86_64")]
+export_versioned!(syscall, "aio_rs_syscall", "syscall@@GLIBC_2.2.5");
 
 #[cfg(test)]
 mod tests {

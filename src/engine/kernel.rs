@@ -33,7 +33,7 @@ pub mod sys {
     use crate::abi::{IoEvent, IoSigset, Iocb};
 
     /// x86_64 syscall number of io_pgetevents (libc does not name it).
-    const SYS_IO_PGETEVENTS: libc::c_long = 333;
+    pub const SYS_IO_PGETEVENTS: libc::c_long = 333;
 
     /// A raw system call with up to six arguments: the result, or -errno.
     /// Not libc's syscall(): that one goes through errno and costs more than
