@@ -7,11 +7,6 @@
  * advance head themselves. Events appear there (tail moves) once complete;
  * after user space consumed them, io_getevents does not return them again;
  * the library and user-space reaping can be mixed.
- *
- * Engines: kernel
- * (the io_uring engine's handle carries a different magic and an empty ring
- * for now, so that programs which check the magic fall back to io_getevents:
- * see ring-magic-fallback.c)
  */
 #include "t_util.h"
 #include <sys/eventfd.h>

@@ -16,7 +16,7 @@
 //! the context's places in flight (at most nr - 1) until the library has
 //! seen head pass it (`take_consumed`).
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use parking_lot::Mutex;
 
@@ -35,6 +35,11 @@ pub struct HandleRing {
     /// The head the library last accounted for (`take_consumed`); touched
     /// only under the engine's reap lock.
     seen_head: AtomicU32,
+    /// Events io_getevents took since the last `take_consumed`.
+    taken: AtomicU32,
+    /// Head has moved by more than io_getevents took: the application
+    /// consumes events from the ring itself.
+    read_by_app: AtomicBool,
 }
 
 impl HandleRing {
@@ -67,7 +72,15 @@ impl HandleRing {
         };
         // SAFETY: the mapping is page-aligned, writable and at least one page long.
         unsafe { (p as *mut AioRingHeader).write(hdr) };
-        Ok(HandleRing { addr: p as usize, len, nr, post_lock: Mutex::new(()), seen_head: AtomicU32::new(0) })
+        Ok(HandleRing {
+            addr: p as usize,
+            len,
+            nr,
+            post_lock: Mutex::new(()),
+            seen_head: AtomicU32::new(0),
+            taken: AtomicU32::new(0),
+            read_by_app: AtomicBool::new(false),
+        })
     }
 
     /// The handle: the ring's address.
@@ -157,6 +170,7 @@ impl HandleRing {
             // The application may have consumed some meanwhile: then the
             // copy above is stale, and it is taken again from its head.
             if self.head().compare_exchange(head, next, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                self.taken.fetch_add(n, Ordering::Relaxed);
                 return n as usize;
             }
         }
@@ -174,7 +188,15 @@ impl HandleRing {
         let there = (tail + self.nr - seen) % self.nr;
         let d = moved.min(there);
         self.seen_head.store((seen + d) % self.nr, Ordering::Relaxed);
+        if d > self.taken.swap(0, Ordering::Relaxed) {
+            self.read_by_app.store(true, Ordering::Relaxed);
+        }
         d as usize
+    }
+
+    /// Whether the application has been seen consuming events itself.
+    pub fn read_by_application(&self) -> bool {
+        self.read_by_app.load(Ordering::Relaxed)
     }
 }
 
@@ -223,7 +245,9 @@ mod tests {
         }
         // The application reads two events and commits, as QEMU does.
         r.head().store(2, Ordering::Release);
+        assert!(!r.read_by_application());
         assert_eq!(r.take_consumed(), 2);
+        assert!(r.read_by_application());
         let mut out = vec![IoEvent::default(); 8];
         assert_eq!(r.take_into(EventsOut::library_owned(&mut out), 0, 8), 3);
         assert_eq!(out[0].data, 2);

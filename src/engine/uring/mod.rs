@@ -64,10 +64,11 @@ use routes::*;
 use spin::{PollerSlot, SpinPolicy};
 use crate::fork;
 
-/// The magic in the handle's aio_ring header. Deliberately not kernel AIO's
-/// 0xa10a10a1: programs that reap from the ring when the magic matches fall
-/// back to io_getevents.
-pub const URING_RING_MAGIC: u32 = 0x4155_5253; // "SRUA"
+/// The magic in the handle's aio_ring header: kernel AIO's, since the
+/// handle is a live completion ring (handle_ring.rs, mover.rs); programs
+/// that reap from the ring when the magic matches (fio's userspace_reap,
+/// SPDK) then save their io_getevents calls, as under kernel AIO.
+pub const URING_RING_MAGIC: u32 = crate::engine::kernel::AIO_RING_MAGIC;
 
 /// Kernel AIO limits mirrored here.
 const MAX_RW_COUNT: u64 = 0x7fff_f000;
@@ -410,9 +411,19 @@ pub struct UringEngine {
     nr_events: u32,
     /// Whether io_getevents polls before it sleeps (see `spin_until_ready`).
     spin: SpinPolicy,
-    /// The eventfd the notify writes behind RESFD requests go to (mover.rs),
-    /// made at the first RESFD request.
+    /// The eventfd that wakes the mover for this context (mover.rs): the
+    /// target of the notify write behind RESFD requests, and of every
+    /// completion once the context is a ring reader. Made, and the context
+    /// registered with the mover, at its first request for the ring or
+    /// kernel AIO.
     notify: OnceLock<i32>,
+    /// The application has consumed events from the handle itself: every
+    /// completion wakes the mover, and O_DIRECT stays off the kernel-AIO
+    /// route, whose completions nothing would announce.
+    ring_reader: AtomicBool,
+    /// io_getevents has looked for completions since the mover's last
+    /// tick: the tick then leaves them to it.
+    reaped: AtomicBool,
 }
 
 /// Counts a thread inside a call (io_getevents, io_submit) for as long as it lives.
@@ -475,6 +486,8 @@ impl UringEngine {
             nr_events: nr_events as u32,
             spin: SpinPolicy::default(),
             notify: OnceLock::new(),
+            ring_reader: AtomicBool::new(false),
+            reaped: AtomicBool::new(false),
             handle,
         };
         if !abi::write_user::<usize>(ctxp as usize, engine.handle.addr()) {
@@ -603,6 +616,7 @@ impl UringEngine {
     fn unlock_published(&self, guard: MutexGuard<'_, ()>) -> u32 {
         let upto = self.pushed.load(Ordering::Relaxed);
         drop(guard);
+        self.nudge_mover();
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             self.arm_bridge();
         }
@@ -741,7 +755,10 @@ impl UringEngine {
             && !buffered_nowait_writes(fd);
         slab.slots[idx as usize].start(p.addr(), cb.aio_data, cb.aio_lio_opcode, nowait_unsupported, resfd_dup);
         let ud = UD_IO | u64::from(idx);
-        if resfd_dup >= 0 {
+        // A ring reader's ring wakes the mover at every completion already.
+        let link = resfd_dup >= 0 && !self.ring_reader.load(Ordering::Relaxed);
+        slab.slots[idx as usize].resfd_pending = link;
+        if link {
             // Wakes the mover, which puts the event in the handle and then
             // signals the application's eventfd.
             let notify = self.notify.get().copied().unwrap_or(-1);
@@ -777,15 +794,47 @@ impl UringEngine {
     #[inline(never)]
     fn reserve_after_reclaim(&self) -> bool {
         abi::keep_errno(|| {
-            let consumed = {
-                let _g = self.reap_lock.lock();
-                self.handle.take_consumed()
+            // try_lock: the general path may hold submit_lock here, which a
+            // reaper takes under reap_lock (`cq_overflowed`); a reaper at
+            // work accounts for what was consumed itself.
+            let consumed = match self.reap_lock.try_lock() {
+                Some(_g) => self.handle.take_consumed(),
+                None => 0,
             };
             if consumed > 0 {
                 self.in_flight.fetch_sub(consumed, Ordering::Release);
             }
             consumed > 0 && self.try_reserve()
         })
+    }
+
+    /// Whether a request the kernel-AIO route would take goes to the ring
+    /// instead: a RESFD request (the route's context would signal the
+    /// eventfd before the event is in the handle), and every request of a
+    /// ring reader (nothing would tell the mover of its completion).
+    #[inline(always)]
+    fn kernel_route_refused(&self, cb: &Iocb) -> bool {
+        cb.aio_flags & IOCB_FLAG_RESFD != 0 || self.ring_reader.load(Ordering::Relaxed)
+    }
+
+    /// After a request went to the ring or to kernel AIO: the process's
+    /// mover must be able to move its completion into the handle should
+    /// nobody call io_getevents (registered, and awake).
+    #[inline(always)]
+    fn nudge_mover(&self) {
+        if mover::idle() || self.notify.get().is_none() {
+            self.nudge_mover_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn nudge_mover_slow(&self) {
+        abi::keep_errno(|| {
+            if self.watched_by_mover() {
+                mover::wake();
+            }
+        });
     }
 
     /// Whether the context has its notify eventfd watched by the process's
@@ -866,6 +915,7 @@ impl UringEngine {
         let n = end - start;
         let Some(aio) = self.aio_route() else { return (0, Some(Errno::EAGAIN)) };
         let r = aio.submit(iocbs.raw().wrapping_add(start), n);
+        self.nudge_mover();
         let took = r.max(0) as usize;
         if took < n {
             self.in_flight.fetch_sub(n - took, Ordering::AcqRel);
@@ -1320,6 +1370,7 @@ impl UringEngine {
     /// be written, or when it goes to the handle (a RESFD request's, whose
     /// eventfd announces it in the handle, as kernel AIO's does).
     fn drain(&self, events: EventsOut, mut got: usize, nr: usize) -> Result<usize> {
+        self.reaped.store(true, Ordering::Relaxed);
         let mut stash = self.reap_lock.lock();
         let mut cq = self.completions();
         // copy_to_user of the first event would fail: -EFAULT, events or not.
@@ -1370,10 +1421,61 @@ impl UringEngine {
     /// Moves every completion of the ring to the handle, announcing RESFD
     /// requests' once their event is there: what makes the handle a live
     /// ring for programs that never call io_getevents (QEMU reads it when
-    /// its eventfd fires). Called by the completion mover (mover.rs), woken
-    /// by the notify eventfd write linked behind each RESFD request.
+    /// its eventfd fires). Called by the mover (mover.rs) when the
+    /// context's notify eventfd fires.
     pub(super) fn move_to_handle(&self) {
         let mut stash = self.reap_lock.lock();
+        let moved = self.move_ring_locked(&mut stash);
+        drop(stash);
+        if moved > 0 {
+            self.wake_sleepers();
+        }
+    }
+
+    /// The mover's periodic look (every mover::TICK_MS while it is busy):
+    /// accounts for events the application consumed from the handle, moves
+    /// the completions nobody reaped since the last look into the handle,
+    /// and makes a context whose application reads the handle itself a ring
+    /// reader. Returns whether requests are still outstanding.
+    pub(super) fn tick(&self) -> bool {
+        if self.is_dead() {
+            return false;
+        }
+        // A reaper at work: look again next time.
+        let Some(mut stash) = self.reap_lock.try_lock() else { return true };
+        let consumed = self.handle.take_consumed();
+        if consumed > 0 {
+            self.in_flight.fetch_sub(consumed, Ordering::Release);
+        }
+        let mut moved = 0;
+        if !self.reaped.swap(false, Ordering::Relaxed) && self.waiters.load(Ordering::SeqCst) == 0 {
+            moved = self.move_ring_locked(&mut stash) + self.move_aio_locked();
+        }
+        drop(stash);
+        if self.handle.read_by_application() && !self.ring_reader.load(Ordering::Relaxed) {
+            self.become_ring_reader();
+        }
+        if moved > 0 {
+            self.wake_sleepers();
+        }
+        self.in_flight.load(Ordering::Acquire) > self.handle.pending(Ordering::Acquire)
+    }
+
+    /// From now on every completion of the ring wakes the mover at once,
+    /// and O_DIRECT requests go to the ring (`kernel_route_refused`).
+    #[cold]
+    fn become_ring_reader(&self) {
+        if let Some(&fd) = self.notify.get() {
+            if self.ring.submitter().register_eventfd(fd).is_ok() {
+                self.ring_reader.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Moves the ring's completions to the handle (announcing RESFD
+    /// requests'); returns how many requests' events it moved. The caller
+    /// holds reap_lock (`stash` is its content).
+    fn move_ring_locked(&self, stash: &mut Option<io_uring::cqueue::Entry>) -> usize {
         let mut cq = self.completions();
         let mut slab = self.slab.lock();
         let mut moved = 0;
@@ -1385,12 +1487,33 @@ impl UringEngine {
         }
         drop(slab);
         cq.sync();
-        drop(cq);
-        drop(stash);
         if moved > 0 {
             self.ring_pending.fetch_sub(moved, Ordering::AcqRel);
-            self.wake_sleepers();
         }
+        moved
+    }
+
+    /// Moves the kernel-AIO route's completions to the handle; returns how
+    /// many. The caller holds reap_lock, and no thread waits in io_getevents
+    /// on the context (which would otherwise sleep through a wake-up taken here).
+    fn move_aio_locked(&self) -> usize {
+        let Some(Some(aio)) = self.aio.get() else { return 0 };
+        let mut moved = 0;
+        while aio.ready() {
+            let mut buf = [const { core::mem::MaybeUninit::<IoEvent>::uninit() }; 64];
+            let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: `buf` holds 64 events.
+            let Ok(k) = (unsafe { aio.reap(0, buf.as_mut_ptr().cast(), buf.len(), &zero, None) }) else { break };
+            if k == 0 {
+                break;
+            }
+            for e in &buf[..k] {
+                // SAFETY: reap initialised buf[..k].
+                self.handle.post(unsafe { e.assume_init() });
+            }
+            moved += k;
+        }
+        moved
     }
 
     /// Waits in the kernel for at least one completion, or the timeout.
@@ -1497,7 +1620,7 @@ impl UringEngine {
             }
             let route = cached_route(cb.aio_fildes as i32);
             if route == ROUTE_KERNEL {
-                if cb.aio_flags & IOCB_FLAG_RESFD != 0 || !matches!(self.aio.get(), Some(Some(_))) || !self.reserve() {
+                if self.kernel_route_refused(&cb) || !matches!(self.aio.get(), Some(Some(_))) || !self.reserve() {
                     break;
                 }
                 f.run += 1;
@@ -1598,12 +1721,13 @@ impl UringEngine {
         let route = cached_route(cb.aio_fildes as i32);
         if route == ROUTE_KERNEL {
             if !matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV)
-                || cb.aio_flags & IOCB_FLAG_RESFD != 0
+                || self.kernel_route_refused(&cb)
             {
                 return None;
             }
             let Some(Some(aio)) = self.aio.get() else { return None };
             let r = aio.submit(iocbs.raw(), 1);
+            self.nudge_mover();
             if r != 1 {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
             }
@@ -1698,7 +1822,7 @@ impl UringEngine {
             let route = Self::iocb_route(&cb, &mut fds);
             // A RESFD request goes to the ring: the kernel-AIO route's
             // context would signal the eventfd before the event is in the handle.
-            let kernel = route == ROUTE_KERNEL && cb.aio_flags & IOCB_FLAG_RESFD == 0 && self.aio_route().is_some();
+            let kernel = route == ROUTE_KERNEL && !self.kernel_route_refused(&cb) && self.aio_route().is_some();
             if kernel && self.reserve() {
                 run.get_or_insert(i);
                 i += 1;
