@@ -34,21 +34,45 @@ whole run, so fio's and the process's CPU cover the same I/Os.
 on O_DIRECT random writes, buffered random read/write with fsync=8, 1 MiB
 sequential blocks, tmpfs O_DIRECT and buffered, userspace_reap=1; sysbench fileio async rndrw); each prints
 PASS or FAIL, exit status 1 on any failure. --short: the same with small
-files, in well under a minute (for the test suite).
+files, in well under a minute (for the test suite). The fio and sysbench
+checks run on the engine of the environment (LIBAIO_RS_ENGINE, default auto).
+
+Then, on each engine of --client-engines (default auto,kernel; "system" runs
+the system libaio without the library, the checks' own baseline):
+  qemu-io    -f raw -i native (linux-aio), -t none and -t directsync (QEMU's
+             aio=native needs O_DIRECT: it refuses to open a file without
+             it), on ext4 (--dir) and tmpfs: 64 (long: 180) aio_writes of
+             seeded random sizes, offsets and patterns in flight at once,
+             rewrites of parts of a third of them, then aio_read -P/read -P of
+             the whole file, again in a second qemu-io, and the file compared
+             with what was written.
+  qemu-img   convert raw -> qcow2 -> raw, every image aio=native and O_DIRECT
+             (--image-opts), then qemu-img compare and a byte comparison.
+  MariaDB    a private mariadbd with innodb_linux_aio=aio, O_DIRECT and a 16M
+             (long: 32M) buffer pool: sysbench oltp_read_write, a clean
+             shutdown, a restart without the library, CHECK TABLE, row counts
+             and CHECKSUM TABLE unchanged; and a kill -9 under sysbench, then
+             recovery without the library, CHECK TABLE, row counts.
+Each fails on a client error, a hang (every run has a timeout), or a run
+without the library (no LIBAIO_RS_LOG line; for mariadbd, the library not in
+/proc/PID/maps). Short form: about 40 s per engine.
 """
 import argparse
 import datetime
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIB = os.path.join(ROOT, "target", "release", "libaio_rs.so")
@@ -492,6 +516,603 @@ def sysbench_check(workdir, total, seconds, extra):
     return not problems, detail
 
 
+# --verify: QEMU and MariaDB --------------------------------------------------
+#
+# Each of these runs on one engine: a LIBAIO_RS_ENGINE value (auto, uring,
+# kernel) under LD_PRELOAD with LIBAIO_RS_LOG=1, or "system": the system libaio,
+# no preload, which checks the checks. A client that fails, hangs (every step
+# has a timeout) or runs without the library (no LIBAIO_RS_LOG line, the
+# library missing from mariadbd's /proc/PID/maps) fails the check.
+
+# The default of --client-engines.
+CLIENT_ENGINES = ("auto", "kernel")
+ENGINE_NAMES = ("auto", "uring", "kernel", "system")
+
+
+def client_env(engine):
+    """The environment of a client on `engine` (see above)."""
+    env = child_env(engine != "system")
+    env.pop("LIBAIO_RS_ENGINE", None)
+    if engine != "system":
+        env["LIBAIO_RS_ENGINE"] = engine
+    return env
+
+
+def engine_problems(engine, text):
+    """What is wrong with the LIBAIO_RS_LOG lines in a client's stderr (or
+    error log) `text` for a run on `engine`: under preload at least one
+    context, every one served by the engine asked for (any under auto); under
+    system, none."""
+    used = engines_used(text)
+    if engine == "system":
+        return [f"libaio_rs served contexts {used} without LD_PRELOAD"] if used else []
+    if not used:
+        return ["library not loaded: no LIBAIO_RS_LOG io_setup line"]
+    if engine != "auto" and set(used) != {engine}:
+        return [f"contexts served by {used}, not all by {engine}"]
+    return []
+
+
+def run_client(cmd, env, timeout, workdir=None):
+    """run(), plus whether it was killed at its timeout."""
+    start = time.monotonic()
+    rc, out, err, _ = run(cmd, env, timeout, workdir)
+    return rc, out, err, rc == -signal.SIGKILL and time.monotonic() - start >= timeout
+
+
+def status_problem(what, rc, timed_out, timeout):
+    """'<what> hung: ...' or '<what> exit status N', or None when it exited 0."""
+    if timed_out:
+        return f"{what} hung: killed after {timeout} s".lstrip()
+    return f"{what} exit status {rc}".lstrip() if rc else None
+
+
+def tail_lines(text, n=8, width=600):
+    lines = [l for l in text.strip().splitlines() if l.strip()]
+    return " | ".join(lines[-n:])[-width:]
+
+
+def qemu_opts(path, driver="raw"):
+    """--image-opts string for `path` over the file driver with aio=native
+    (linux-aio, through libaio) and O_DIRECT."""
+    path = path.replace(",", ",,")
+    return (f"driver={driver},file.driver=file,file.filename={path},"
+            "file.aio=native,file.cache.direct=on")
+
+
+def qemu_io_script(rng, size, count):
+    """One qemu-io job on a zeroed file of `size` bytes: (write commands,
+    read commands, expected content, bytes written).
+
+    Round 1: `count` aio_writes, each with its own pattern byte, on disjoint
+    regions (one in each of `count` equal slots, at a random 512-byte-aligned
+    place, 512 B to the whole slot; a third split over 2-4 buffers, i.e.
+    pwritev), all in flight together until aio_flush, then a flush. Round 2: a
+    sub-range of a third of the regions rewritten with new patterns, in flight
+    together again. The reads cover the whole file, one per run of equal bytes
+    (the gaps must still read as zeros), at most 4 MiB each, mostly aio_read
+    (concurrent until aio_flush), every fifth a synchronous read."""
+    sector = 512
+    slot = size // count // sector * sector
+    patterns = rng.sample(range(1, 256), count + count // 3)
+    model = bytearray(size)
+    writes, cmds = [], []
+
+    def write(off, length, pattern):
+        lens = [length]
+        if length >= 2 * sector and rng.random() < 1 / 3:
+            cuts = sorted(rng.sample(range(1, length // sector), min(rng.randint(1, 3),
+                                                                     length // sector - 1)))
+            lens = [(b - a) * sector for a, b in zip([0] + cuts, cuts + [length // sector])]
+        cmds.append(f"aio_write -P {pattern:#04x} {off} " + " ".join(map(str, lens)))
+        model[off:off + length] = bytes([pattern]) * length
+        writes.append((off, length))
+
+    regions = []
+    for i in range(count):
+        kind = rng.random()
+        if kind < 0.4:
+            length = sector * rng.randint(1, 16)           # 512 B - 8 KiB
+        elif kind < 0.8:
+            length = 4096 * rng.randint(2, 32)             # 8 KiB - 128 KiB
+        else:
+            length = sector * rng.randint(slot // sector // 4, slot // sector)
+        length = min(length, slot)
+        off = i * slot + sector * rng.randint(0, (slot - length) // sector)
+        regions.append((off, length))
+        write(off, length, patterns[i])
+    cmds += ["aio_flush", "flush"]
+    for j, (off, length) in enumerate(rng.sample(regions, count // 3)):
+        start = off + sector * rng.randint(0, length // sector - 1)
+        write(start, sector * rng.randint(1, (off + length - start) // sector),
+              patterns[count + j])
+    cmds.append("aio_flush")
+
+    bounds = sorted({0, size} | {o for o, _ in writes} | {o + n for o, n in writes})
+    runs = []
+    for a, b in zip(bounds, bounds[1:]):
+        if runs and runs[-1][2] == model[a] and runs[-1][0] + runs[-1][1] == a:
+            runs[-1][1] += b - a
+        else:
+            runs.append([a, b - a, model[a]])
+    reads = []
+    for a, n, byte in runs:
+        for off in range(a, a + n, 4 * MiB):
+            cmd = "read" if len(reads) % 5 == 4 else "aio_read"
+            reads.append(f"{cmd} -P {byte:#04x} {off} {min(4 * MiB, a + n - off)}")
+    reads.append("aio_flush")
+    return cmds, reads, model, sum(n for _, n in writes)
+
+
+def qemu_io_outcome(out, err, n_writes, n_reads):
+    """Problems in qemu-io's output: a failed pattern check or command, or
+    fewer completions than commands."""
+    problems = []
+    text = out + err
+    bad = [l for l in text.splitlines()
+           if "Pattern verification failed" in l or re.search(r"fail|error|qemu-io:", l, re.I)]
+    if bad:
+        problems.append(f"{len(bad)} error line(s): " + " | ".join(bad[:4])[:400])
+    wrote = re.findall(r"^wrote (\d+)/(\d+) bytes", out, re.M)
+    read = re.findall(r"^read (\d+)/(\d+) bytes", out, re.M)
+    short = [x for x in wrote + read if x[0] != x[1]]
+    if short:
+        problems.append(f"{len(short)} short transfer(s)")
+    if len(wrote) != n_writes or len(read) != n_reads:
+        problems.append(f"completions: {len(wrote)}/{n_writes} writes, "
+                        f"{len(read)}/{n_reads} reads")
+    return problems
+
+
+def qemu_io_check(engine, datadir, cache, seed, size, count, timeout):
+    """qemu-io -f raw -i native (linux-aio) -t `cache` on a zeroed file in
+    datadir on `engine`: the job of qemu_io_script, then its reads again in a
+    second qemu-io, then the file compared with the expected content."""
+    rng = random.Random(seed)
+    path = os.path.join(datadir, f"libaio_rs-verify-{os.getpid()}-qemu-io.raw")
+    writes, reads, model, written = qemu_io_script(rng, size, count)
+    n_writes = sum(c.startswith("aio_write") for c in writes)
+    n_reads = sum(c.startswith(("aio_read", "read")) for c in reads)
+    base = ["qemu-io", "-f", "raw", "-i", "native", "-t", cache]
+    env = client_env(engine)
+    problems, engines = [], {}
+    try:
+        with open(path, "wb") as f:
+            f.truncate(size)
+        for what, cmds, nw in (("qemu-io (writes, reads)", writes + reads, n_writes),
+                               ("second qemu-io (reads)", reads, 0)):
+            rc, out, err, hung = run_client(
+                base + [a for c in cmds for a in ("-c", c)] + [path], env, timeout)
+            for k, v in engines_used(err).items():
+                engines[k] = engines.get(k, 0) + v
+            mine = [p for p in (status_problem("", rc, hung, timeout),) if p]
+            if hung:
+                mine.append(f"completions before the kill: "
+                            f"{len(re.findall(r'^wrote ', out, re.M))}/{nw} writes, "
+                            f"{len(re.findall(r'^read ', out, re.M))}/{n_reads} reads")
+            else:
+                mine += qemu_io_outcome(out, err, nw, n_reads)
+            mine += engine_problems(engine, err)
+            if mine:
+                problems.append(f"{what}: " + "; ".join(mine) + f"; stderr: {tail_lines(err)}")
+                break
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+            if data != model:
+                first = next(i for i in range(size) if data[i] != model[i])
+                problems.append(f"file differs from the writes at offset {first} "
+                                f"({data[first]:#04x}, expected {model[first]:#04x})")
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    detail = (f"{n_writes} writes ({written // 1024} KiB), {n_reads} verifying reads x2, "
+              f"seed {seed}, engines {engines}")
+    if problems:
+        detail += "; " + "; ".join(problems)
+    return not problems, detail
+
+
+def qemu_img_check(engine, datadir, seed, size, timeout):
+    """qemu-img convert raw -> qcow2 -> raw, every image opened with
+    aio=native and cache.direct=on (--image-opts / --target-image-opts onto
+    pre-created targets, -n), 16 coroutines, out-of-order writes; then qemu-img
+    compare of the source with both copies (on `engine` too), and the final
+    raw file compared byte for byte with the source. The source: 1 MiB chunks
+    of random data, written zeros and holes."""
+    rng = random.Random(seed)
+    stem = os.path.join(datadir, f"libaio_rs-verify-{os.getpid()}-qemu-img")
+    src, mid, dst = stem + "-src.raw", stem + "-mid.qcow2", stem + "-dst.raw"
+    env = client_env(engine)
+    problems, engines = [], {}
+    chunks = {"data": 0, "zeros": 0, "hole": 0}
+    try:
+        with open(src, "wb") as f:
+            f.truncate(size)
+            for off in range(0, size, MiB):
+                kind = rng.choices(list(chunks), weights=(70, 15, 15))[0]
+                chunks[kind] += 1
+                if kind != "hole":
+                    f.seek(off)
+                    f.write(rng.randbytes(MiB) if kind == "data" else bytes(MiB))
+        with open(dst, "wb") as f:
+            f.truncate(size)
+        rc, out, err, _ = run(["qemu-img", "create", "-q", "-f", "qcow2", mid, str(size)],
+                              child_env(False), 60)
+        if rc:
+            raise RuntimeError(f"qemu-img create failed ({rc}): {tail_lines(out + err)}")
+        conv = ["qemu-img", "convert", "-m", "16", "-W", "--image-opts"]
+        steps = [("convert raw -> qcow2",
+                  conv + [qemu_opts(src), "-n", "--target-image-opts", qemu_opts(mid, "qcow2")]),
+                 ("convert qcow2 -> raw",
+                  conv + [qemu_opts(mid, "qcow2"), "-n", "--target-image-opts", qemu_opts(dst)]),
+                 ("compare source, qcow2",
+                  ["qemu-img", "compare", "--image-opts", qemu_opts(src), qemu_opts(mid, "qcow2")]),
+                 ("compare source, raw copy",
+                  ["qemu-img", "compare", "--image-opts", qemu_opts(src), qemu_opts(dst)])]
+        for what, cmd in steps:
+            rc, out, err, hung = run_client(cmd, env, timeout)
+            for k, v in engines_used(err).items():
+                engines[k] = engines.get(k, 0) + v
+            mine = [p for p in (status_problem(what, rc, hung, timeout),) if p]
+            if what.startswith("compare") and not hung and "Images are identical" not in out:
+                mine.append("not reported identical")
+            mine += engine_problems(engine, err)
+            if mine:
+                problems.append("; ".join(mine) + f"; output: {tail_lines(out + err)}")
+                break
+        else:
+            with open(src, "rb") as a, open(dst, "rb") as b:
+                if a.read() != b.read():
+                    problems.append("the raw copy differs from the source")
+    except (RuntimeError, OSError) as e:
+        problems.append(str(e))
+    finally:
+        for p in (src, mid, dst):
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+    detail = (f"{size // MiB} MiB ({chunks['data']} random, {chunks['zeros']} zero, "
+              f"{chunks['hole']} hole chunks), seed {seed}, engines {engines}")
+    if problems:
+        detail += "; " + "; ".join(problems)
+    return not problems, detail
+
+
+def die_with_parent():
+    """preexec_fn: SIGKILL the child when this script dies, however it dies,
+    so that no mariadbd or sysbench outlives it."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MariaDB:
+    """A private mariadbd (Debian's mariadb-server): its own datadir, socket,
+    error log and a free port on 127.0.0.1, all under `base`; InnoDB on
+    libaio (innodb_linux_aio=aio), O_DIRECT, a buffer pool smaller than the
+    data so that pages are read and flushed all the time. Each start() runs
+    on an engine and checks that InnoDB uses Linux native AIO and that the
+    library is (or, on "system", is not) in the process."""
+
+    def __init__(self, base, pool):
+        self.base, self.pool = base, pool
+        self.datadir = os.path.join(base, "data")
+        self.sock = os.path.join(base, "mariadb.sock")
+        self.errlog = os.path.join(base, "error.log")
+        self.port = free_port()
+        self.proc = None
+        self.starts = 0
+        self.log_from = 0
+
+    def install(self):
+        rc, out, err, _ = run(["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}",
+                               "--user=root", "--auth-root-authentication-method=normal",
+                               "--skip-test-db"], child_env(False), 180)
+        if rc:
+            raise RuntimeError(f"mariadb-install-db failed ({rc}): {tail_lines(out + err)}")
+
+    def log_text(self):
+        """The error log (and the server's own stderr) since the last start."""
+        text = ""
+        for path, start in ((self.errlog, self.log_from),
+                            (os.path.join(self.base, f"stderr-{self.starts}.txt"), 0)):
+            try:
+                with open(path, errors="replace") as f:
+                    f.seek(start)
+                    text += f.read()
+            except OSError:
+                pass
+        return text
+
+    def log_excerpt(self):
+        keep = [l for l in self.log_text().splitlines()
+                if re.search(r"\[ERROR\]|libaio_rs|io_getevents|io_submit|got signal|"
+                             r"Assertion|corrupt|native AIO|uring", l, re.I)]
+        return " | ".join(keep[-10:])[-900:]
+
+    def start(self, engine, timeout):
+        """Starts mariadbd on `engine`; returns a list of problems (empty when
+        it is ready for connections on Linux native AIO with the library in
+        place as asked)."""
+        self.starts += 1
+        try:
+            self.log_from = os.path.getsize(self.errlog)
+        except OSError:
+            self.log_from = 0
+        cmd = ["mariadbd", "--no-defaults", f"--datadir={self.datadir}", "--user=root",
+               f"--socket={self.sock}", f"--port={self.port}", "--bind-address=127.0.0.1",
+               f"--pid-file={os.path.join(self.base, 'mariadbd.pid')}",
+               f"--log-error={self.errlog}", f"--tmpdir={self.base}",
+               "--innodb-linux-aio=aio", "--innodb-use-native-aio=ON",
+               "--innodb-flush-method=O_DIRECT", f"--innodb-buffer-pool-size={self.pool}"]
+        with open(os.path.join(self.base, f"stderr-{self.starts}.txt"), "w") as out:
+            self.proc = subprocess.Popen(cmd, env=client_env(engine), stdout=out, stderr=out,
+                                         stdin=subprocess.DEVNULL, start_new_session=True,
+                                         preexec_fn=die_with_parent)
+        deadline = time.monotonic() + timeout
+        while "ready for connections" not in self.log_text():
+            if self.proc.poll() is not None:
+                return [f"mariadbd ({engine}) exited with status {self.proc.returncode} "
+                        f"during start-up; log: {self.log_excerpt()}"]
+            if time.monotonic() > deadline:
+                self.kill()
+                return [f"mariadbd ({engine}) not ready after {timeout} s (hung?); "
+                        f"log: {self.log_excerpt()}"]
+            time.sleep(0.1)
+        problems = []
+        text = self.log_text()
+        if "Using Linux native AIO" not in text:
+            problems.append(f"the error log does not say 'Using Linux native AIO' ({engine}); "
+                            f"log: {self.log_excerpt()}")
+        problems += [f"mariadbd ({engine}): {p}" for p in engine_problems(engine, text)]
+        try:
+            with open(f"/proc/{self.proc.pid}/maps") as f:
+                mapped = os.path.realpath(LIB) in f.read()
+        except OSError as e:
+            mapped = None
+            problems.append(f"cannot read /proc/{self.proc.pid}/maps: {e}")
+        if mapped is not None and mapped != (engine != "system"):
+            problems.append(f"mariadbd ({engine}): library {'in' if mapped else 'not in'} "
+                            f"/proc/{self.proc.pid}/maps")
+        return problems
+
+    def engines(self):
+        return engines_used(self.log_text())
+
+    def errors(self):
+        """[ERROR] lines of the error log since the last start."""
+        return [l for l in self.log_text().splitlines() if "[ERROR]" in l]
+
+    def sql(self, query, timeout=180):
+        """Rows (lists of columns) of `query`; raises RuntimeError on failure."""
+        rc, out, err, hung = run_client(
+            ["mariadb", "--no-defaults", "-uroot", f"--socket={self.sock}", "--batch",
+             "--skip-column-names", "-e", query], child_env(False), timeout)
+        if rc or hung:
+            raise RuntimeError(f"{status_problem('mariadb client', rc, hung, timeout)} "
+                               f"on {query[:80]!r}: {tail_lines(out + err)}")
+        return [l.split("\t") for l in out.splitlines()]
+
+    def shutdown(self, timeout):
+        """Clean shutdown; returns a list of problems."""
+        rc, out, err, hung = run_client(
+            ["mariadb-admin", "--no-defaults", "-uroot", f"--socket={self.sock}", "shutdown"],
+            child_env(False), timeout)
+        problems = [p for p in (status_problem("mariadb-admin shutdown", rc, hung, timeout),) if p]
+        try:
+            status = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return problems + [f"mariadbd did not exit within {timeout} s of shutdown; "
+                               f"log: {self.log_excerpt()}"]
+        if status != 0:
+            problems.append(f"mariadbd exit status {status} at shutdown; log: {self.log_excerpt()}")
+        elif "Shutdown complete" not in self.log_text():
+            problems.append("no 'Shutdown complete' in the error log")
+        return problems
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+    def tables(self):
+        return [f"sbtest.{r[0]}" for r in self.sql("SHOW TABLES FROM sbtest")]
+
+    def state(self):
+        """{table: (rows, checksum)}."""
+        tables = self.tables()
+        sums = dict(self.sql("CHECKSUM TABLE " + ", ".join(tables)))
+        return {t: (int(self.sql(f"SELECT COUNT(*) FROM {t}")[0][0]), sums.get(t))
+                for t in tables}
+
+    def check_tables(self):
+        """Problems reported by CHECK TABLE on every sysbench table."""
+        rows = self.sql("CHECK TABLE " + ", ".join(self.tables()))
+        bad = [" ".join(r) for r in rows if len(r) < 4 or r[2] != "status" or r[3] != "OK"]
+        return [f"CHECK TABLE: {' | '.join(bad)[:400]}"] if bad else []
+
+
+def sysbench_oltp(db, tables, rows):
+    return ["sysbench", "oltp_read_write", "--db-driver=mysql", f"--mysql-socket={db.sock}",
+            "--mysql-user=root", "--mysql-db=sbtest", f"--tables={tables}",
+            f"--table-size={rows}"]
+
+
+def mariadb_prepare(db, engine, tables, rows, timeout):
+    """A fresh datadir, mariadbd started on `engine`, the sysbench tables."""
+    db.install()
+    problems = db.start(engine, timeout)
+    if problems:
+        raise RuntimeError("; ".join(problems))
+    db.sql("CREATE DATABASE sbtest")
+    rc, out, err, hung = run_client(sysbench_oltp(db, tables, rows) + ["--threads=2", "prepare"],
+                                    child_env(False), 600)
+    if rc or hung:
+        raise RuntimeError(f"{status_problem('sysbench prepare', rc, hung, 600)}: "
+                           f"{tail_lines(out + err)}; log: {db.log_excerpt()}")
+
+
+def mariadb_clean_check(engine, workdir, tables, rows, seconds, pool, timeout):
+    """mariadbd on `engine`: sysbench oltp_read_write for `seconds`, a clean
+    shutdown, then mariadbd without the library: CHECK TABLE of every table,
+    and every table's row count and CHECKSUM TABLE the same as before the
+    shutdown (and the row count still `rows`: each oltp_read_write
+    transaction deletes and re-inserts one row)."""
+    base = tempfile.mkdtemp(prefix=f"mariadb-clean-{engine}-", dir=workdir)
+    db = MariaDB(base, pool)
+    problems, detail = [], ""
+    try:
+        mariadb_prepare(db, engine, tables, rows, timeout)
+        rc, out, err, hung = run_client(
+            sysbench_oltp(db, tables, rows) + ["--threads=4", f"--time={seconds}", "run"],
+            child_env(False), seconds + 120)
+        trx = re.search(r"transactions:\s+(\d+)\s+\(([\d.]+) per sec", out)
+        detail = (f"{tables} tables x {rows} rows, {trx.group(1)} transactions "
+                  f"({float(trx.group(2)):.0f}/s)" if trx else "no sysbench result")
+        if rc or hung or not trx or not int(trx.group(1)) or "FATAL" in out + err:
+            raise RuntimeError(f"sysbench run: {status_problem('sysbench', rc, hung, seconds + 120)}"
+                               f"; {tail_lines(out + err)}; log: {db.log_excerpt()}")
+        before = db.state()
+        engines = db.engines()
+        problems += [f"error log ({engine}): {l}" for l in db.errors()]
+        problems += db.shutdown(timeout)
+        detail += f", engines {engines}"
+        problems += db.start("system", timeout)
+        problems += db.check_tables()
+        after = db.state()
+        if after != before:
+            problems.append(f"tables changed across the restart: before {before}, after {after}")
+        wrong = {t: n for t, (n, _) in after.items() if n != rows}
+        if len(after) != tables or wrong:
+            problems.append(f"{len(after)} tables, row counts {wrong or 'ok'}, expected "
+                            f"{tables} x {rows}")
+        problems += [f"error log (system): {l}" for l in db.errors()]
+        problems += db.shutdown(timeout)
+        if not problems:
+            detail += ("; after a clean shutdown and a restart without the library: "
+                       "CHECK TABLE ok, row counts and checksums unchanged")
+    except RuntimeError as e:
+        problems.append(str(e))
+    finally:
+        db.kill()
+        shutil.rmtree(base, ignore_errors=True)
+    if problems:
+        detail = "; ".join(([detail] if detail else []) + problems)
+    return not problems, detail
+
+
+def mariadb_crash_check(engine, workdir, tables, rows, seconds, pool, timeout):
+    """mariadbd on `engine` killed with SIGKILL `seconds` into a sysbench
+    oltp_read_write run; mariadbd without the library must then recover
+    (crash recovery in its log, ready for connections), CHECK TABLE every
+    table, and find `rows` rows in each (committed transactions keep the
+    count, the others are rolled back)."""
+    base = tempfile.mkdtemp(prefix=f"mariadb-crash-{engine}-", dir=workdir)
+    db = MariaDB(base, pool)
+    problems, detail, bench = [], "", None
+    try:
+        mariadb_prepare(db, engine, tables, rows, timeout)
+        engines = db.engines()
+        out_path = os.path.join(base, "sysbench.txt")
+        with open(out_path, "w") as out:
+            bench = subprocess.Popen(
+                sysbench_oltp(db, tables, rows) + ["--threads=4", f"--time={seconds + 600}",
+                                                   "--report-interval=1", "run"],
+                env=child_env(False), stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                start_new_session=True, preexec_fn=die_with_parent)
+        time.sleep(seconds)
+        with open(out_path) as f:
+            progress = f.read()
+        tps = [float(x) for x in re.findall(r"tps: ([\d.]+)", progress)]
+        if bench.poll() is not None or db.proc.poll() is not None or not any(tps):
+            raise RuntimeError(f"sysbench not running before the kill (sysbench status "
+                               f"{bench.poll()}, mariadbd status {db.proc.poll()}, "
+                               f"tps {tps}): {tail_lines(progress)}; log: {db.log_excerpt()}")
+        problems += [f"error log ({engine}): {l}" for l in db.errors()]
+        os.kill(db.proc.pid, signal.SIGKILL)
+        db.proc.wait()
+        try:
+            bench.wait(60)
+        except subprocess.TimeoutExpired:
+            pass
+        detail = (f"{tables} tables x {rows} rows, killed after {seconds} s of sysbench "
+                  f"(about {statistics.mean(tps):.0f} tps), engines {engines}")
+        problems += db.start("system", timeout)
+        if "Starting crash recovery" not in db.log_text():
+            problems.append("no crash recovery in the error log after the kill")
+        problems += db.check_tables()
+        after = db.state()
+        wrong = {t: n for t, (n, _) in after.items() if n != rows}
+        if len(after) != tables or wrong:
+            problems.append(f"after recovery: {len(after)} tables, row counts {wrong}, "
+                            f"expected {tables} x {rows}")
+        problems += [f"error log (recovery): {l}" for l in db.errors()]
+        problems += db.shutdown(timeout)
+        if not problems:
+            detail += "; restart without the library recovered, CHECK TABLE ok, row counts ok"
+    except RuntimeError as e:
+        problems.append(str(e))
+    finally:
+        if bench and bench.poll() is None:
+            os.killpg(bench.pid, signal.SIGKILL)
+            bench.wait()
+        db.kill()
+        shutil.rmtree(base, ignore_errors=True)
+    if problems:
+        detail = "; ".join(([detail] if detail else []) + problems)
+    return not problems, detail
+
+
+def client_checks(args, workdir):
+    """(title, check) of the QEMU and MariaDB checks on each of
+    args.client_engines."""
+    if args.short:
+        q_size, q_count, img_size, tables, rows, run_s, kill_s, pool = \
+            32 * MiB, 64, 64 * MiB, 4, 20000, 15, 8, "16M"
+    else:
+        q_size, q_count, img_size, tables, rows, run_s, kill_s, pool = \
+            128 * MiB, 180, 512 * MiB, 8, 100000, 60, 30, "32M"
+    # Timeouts: a QEMU run takes a second or two, a mariadbd start a few.
+    qt, t = (60, 120) if args.short else (120, 600)
+    checks = []
+    for engine in args.client_engines:
+        tag = f"[{engine}]"
+        places = (("ext4", workdir), ("tmpfs", SHM))
+        for i, ((where, d), (cache, how)) in enumerate(
+                (p, c) for p in places
+                for c in (("none", "O_DIRECT"), ("directsync", "O_DIRECT, RWF_DSYNC writes"))):
+            checks.append((f"qemu-io -i native -t {cache} ({how}), {where}, {q_count} "
+                           f"concurrent aio_writes, read back {tag}",
+                           lambda e=engine, d=d, c=cache, s=1 + i:
+                           qemu_io_check(e, d, c, s, q_size, q_count, qt)))
+        for i, (where, d) in enumerate(places):
+            checks.append((f"qemu-img convert raw->qcow2->raw aio=native O_DIRECT + compare, "
+                           f"{where} {tag}",
+                           lambda e=engine, d=d, s=11 + i: qemu_img_check(e, d, s, img_size, qt)))
+        checks.append((f"MariaDB InnoDB on libaio, sysbench oltp_read_write {run_s} s, clean "
+                       f"restart without the library, CHECK TABLE {tag}",
+                       lambda e=engine: mariadb_clean_check(e, workdir, tables, rows, run_s,
+                                                            pool, t)))
+        checks.append((f"MariaDB kill -9 under sysbench after {kill_s} s, recovery without the "
+                       f"library, CHECK TABLE {tag}",
+                       lambda e=engine: mariadb_crash_check(e, workdir, tables, rows, kill_s,
+                                                            pool, t)))
+    return checks
+
+
 def verify(args):
     small, seq, sb_size, sb_time = ("64M", "256M", "64M", 2) if args.short \
         else ("1G", "2G", "1G", 15)
@@ -525,8 +1146,12 @@ def verify(args):
         (f"sysbench fileio rndrw async, buffered, {sb_time} s",
          lambda: sysbench_check(workdir, sb_size, sb_time, [])),
     ]
+    checks += client_checks(args, workdir)
+    if args.only:
+        checks = [c for c in checks if re.search(args.only, c[0], re.I)]
     log(f"libaio_rs client checks ({'short' if args.short else 'long'} form) in {workdir}, "
-        f"LIBAIO_RS_ENGINE={os.environ.get('LIBAIO_RS_ENGINE', 'auto')}")
+        f"fio/sysbench on LIBAIO_RS_ENGINE={os.environ.get('LIBAIO_RS_ENGINE', 'auto')}, "
+        f"QEMU/MariaDB on {','.join(args.client_engines) or 'none'}")
     failures = 0
     try:
         for title, check in checks:
@@ -556,6 +1181,13 @@ def main():
     p.add_argument("--verify", action="store_true",
                    help="run the client checks under libaio_rs instead of the bench")
     p.add_argument("--short", action="store_true", help="with --verify: small, quick form")
+    p.add_argument("--client-engines", default=",".join(CLIENT_ENGINES),
+                   help="with --verify: engines the QEMU and MariaDB checks run on, "
+                        "comma-separated LIBAIO_RS_ENGINE values (auto, uring, kernel) or "
+                        "'system' (the system libaio, no preload); '' for none "
+                        f"(default {','.join(CLIENT_ENGINES)})")
+    p.add_argument("--only", metavar="REGEX",
+                   help="with --verify: only the checks whose title matches REGEX")
     args = p.parse_args()
     wanted = [("R" + r.strip().upper().lstrip("R")) for r in args.rows.split(",") if r.strip()]
     unknown = set(wanted) - {r["row"] for r in ROWS}
@@ -566,6 +1198,10 @@ def main():
     if args.short and not args.verify:
         p.error("--short goes with --verify")
     args.rows = set(wanted)
+    args.client_engines = [e.strip() for e in args.client_engines.split(",") if e.strip()]
+    bad = [e for e in args.client_engines if e not in ENGINE_NAMES]
+    if bad:
+        p.error(f"unknown engines {bad}; engines are {', '.join(ENGINE_NAMES)}")
     args.dir = os.path.abspath(args.dir)
     if not os.path.exists(LIB):
         p.error(f"{LIB} is missing: run cargo build --release (scripts/bench does)")
