@@ -45,7 +45,7 @@ the system libaio without the library, the checks' own baseline):
              seeded random sizes, offsets and patterns in flight at once,
              rewrites of parts of a third of them, then aio_read -P/read -P of
              the whole file, again in a second qemu-io, and the file compared
-             with what was written.
+             with what was written; 3 (long: 20) seeds.
   qemu-img   convert raw -> qcow2 -> raw, every image aio=native and O_DIRECT
              (--image-opts), then qemu-img compare and a byte comparison.
   MariaDB    a private mariadbd with innodb_linux_aio=aio, O_DIRECT and a 16M
@@ -664,52 +664,58 @@ def qemu_io_outcome(out, err, n_writes, n_reads):
     return problems
 
 
-def qemu_io_check(engine, datadir, cache, seed, size, count, timeout):
+def qemu_io_check(engine, datadir, cache, seeds, size, count, timeout):
     """qemu-io -f raw -i native (linux-aio) -t `cache` on a zeroed file in
-    datadir on `engine`: the job of qemu_io_script, then its reads again in a
-    second qemu-io, then the file compared with the expected content."""
-    rng = random.Random(seed)
+    datadir on `engine`, once per seed: the job of qemu_io_script, then its
+    reads again in a second qemu-io, then the file compared with the expected
+    content. Stops at the first seed that fails."""
     path = os.path.join(datadir, f"libaio_rs-verify-{os.getpid()}-qemu-io.raw")
-    writes, reads, model, written = qemu_io_script(rng, size, count)
-    n_writes = sum(c.startswith("aio_write") for c in writes)
-    n_reads = sum(c.startswith(("aio_read", "read")) for c in reads)
     base = ["qemu-io", "-f", "raw", "-i", "native", "-t", cache]
     env = client_env(engine)
     problems, engines = [], {}
+    n_writes = n_reads = written = 0
     try:
-        with open(path, "wb") as f:
-            f.truncate(size)
-        for what, cmds, nw in (("qemu-io (writes, reads)", writes + reads, n_writes),
-                               ("second qemu-io (reads)", reads, 0)):
-            rc, out, err, hung = run_client(
-                base + [a for c in cmds for a in ("-c", c)] + [path], env, timeout)
-            for k, v in engines_used(err).items():
-                engines[k] = engines.get(k, 0) + v
-            mine = [p for p in (status_problem("", rc, hung, timeout),) if p]
-            if hung:
-                mine.append(f"completions before the kill: "
-                            f"{len(re.findall(r'^wrote ', out, re.M))}/{nw} writes, "
-                            f"{len(re.findall(r'^read ', out, re.M))}/{n_reads} reads")
+        for seed in seeds:
+            writes, reads, model, nbytes = qemu_io_script(random.Random(seed), size, count)
+            nw = sum(c.startswith("aio_write") for c in writes)
+            nr = sum(c.startswith(("aio_read", "read")) for c in reads)
+            with open(path, "wb") as f:
+                f.truncate(size)
+            for what, cmds, w in (("qemu-io (writes, reads)", writes + reads, nw),
+                                  ("second qemu-io (reads)", reads, 0)):
+                rc, out, err, hung = run_client(
+                    base + [a for c in cmds for a in ("-c", c)] + [path], env, timeout)
+                for k, v in engines_used(err).items():
+                    engines[k] = engines.get(k, 0) + v
+                mine = [p for p in (status_problem("", rc, hung, timeout),) if p]
+                if hung:
+                    mine.append(f"completions before the kill: "
+                                f"{len(re.findall(r'^wrote ', out, re.M))}/{w} writes, "
+                                f"{len(re.findall(r'^read ', out, re.M))}/{nr} reads")
+                else:
+                    mine += qemu_io_outcome(out, err, w, nr)
+                mine += engine_problems(engine, err)
+                if mine:
+                    problems.append(f"seed {seed}, {what}: " + "; ".join(mine)
+                                    + f"; stderr: {tail_lines(err)}")
+                    break
             else:
-                mine += qemu_io_outcome(out, err, nw, n_reads)
-            mine += engine_problems(engine, err)
-            if mine:
-                problems.append(f"{what}: " + "; ".join(mine) + f"; stderr: {tail_lines(err)}")
+                with open(path, "rb") as f:
+                    data = f.read()
+                if data != model:
+                    first = next(i for i in range(size) if data[i] != model[i])
+                    problems.append(f"seed {seed}: file differs from the writes at offset "
+                                    f"{first} ({data[first]:#04x}, expected {model[first]:#04x})")
+            if problems:
                 break
-        else:
-            with open(path, "rb") as f:
-                data = f.read()
-            if data != model:
-                first = next(i for i in range(size) if data[i] != model[i])
-                problems.append(f"file differs from the writes at offset {first} "
-                                f"({data[first]:#04x}, expected {model[first]:#04x})")
+            n_writes, n_reads, written = n_writes + nw, n_reads + nr, written + nbytes
     finally:
         try:
             os.unlink(path)
         except OSError:
             pass
-    detail = (f"{n_writes} writes ({written // 1024} KiB), {n_reads} verifying reads x2, "
-              f"seed {seed}, engines {engines}")
+    detail = (f"seeds {seeds[0]}-{seeds[-1]}: {n_writes} writes ({written // MiB} MiB), "
+              f"{n_reads} verifying reads x2 passed, engines {engines}")
     if problems:
         detail += "; " + "; ".join(problems)
     return not problems, detail
@@ -1080,11 +1086,11 @@ def client_checks(args, workdir):
     """(title, check) of the QEMU and MariaDB checks on each of
     args.client_engines."""
     if args.short:
-        q_size, q_count, img_size, tables, rows, run_s, kill_s, pool = \
-            32 * MiB, 64, 64 * MiB, 4, 20000, 15, 8, "16M"
+        q_size, q_count, q_seeds, img_size, tables, rows, run_s, kill_s, pool = \
+            32 * MiB, 64, 3, 64 * MiB, 4, 20000, 15, 8, "16M"
     else:
-        q_size, q_count, img_size, tables, rows, run_s, kill_s, pool = \
-            128 * MiB, 180, 512 * MiB, 8, 100000, 60, 30, "32M"
+        q_size, q_count, q_seeds, img_size, tables, rows, run_s, kill_s, pool = \
+            128 * MiB, 180, 20, 512 * MiB, 8, 100000, 60, 30, "32M"
     # Timeouts: a QEMU run takes a second or two, a mariadbd start a few.
     qt, t = (60, 120) if args.short else (120, 600)
     checks = []
@@ -1094,9 +1100,10 @@ def client_checks(args, workdir):
         for i, ((where, d), (cache, how)) in enumerate(
                 (p, c) for p in places
                 for c in (("none", "O_DIRECT"), ("directsync", "O_DIRECT, RWF_DSYNC writes"))):
+            seeds = range(100 * i + 1, 100 * i + 1 + q_seeds)
             checks.append((f"qemu-io -i native -t {cache} ({how}), {where}, {q_count} "
-                           f"concurrent aio_writes, read back {tag}",
-                           lambda e=engine, d=d, c=cache, s=1 + i:
+                           f"concurrent aio_writes, read back, {q_seeds} seeds {tag}",
+                           lambda e=engine, d=d, c=cache, s=seeds:
                            qemu_io_check(e, d, c, s, q_size, q_count, qt)))
         for i, (where, d) in enumerate(places):
             checks.append((f"qemu-img convert raw->qcow2->raw aio=native O_DIRECT + compare, "
