@@ -58,6 +58,7 @@ without the library (no LIBAIO_RS_LOG line; for mariadbd, the library not in
 /proc/PID/maps). Short form: about 40 s per engine.
 """
 import argparse
+import ctypes
 import datetime
 import json
 import os
@@ -594,7 +595,7 @@ def qemu_io_script(rng, size, count):
     (concurrent until aio_flush), every fifth a synchronous read."""
     sector = 512
     slot = size // count // sector * sector
-    patterns = rng.sample(range(1, 256), count + count // 3)
+    patterns = rng.sample(range(1, 256), count + count // 3)  # so count <= 191
     model = bytearray(size)
     writes, cmds = [], []
 
@@ -649,8 +650,8 @@ def qemu_io_outcome(out, err, n_writes, n_reads):
     fewer completions than commands."""
     problems = []
     text = out + err
-    bad = [l for l in text.splitlines()
-           if "Pattern verification failed" in l or re.search(r"fail|error|qemu-io:", l, re.I)]
+    bad = [l for l in text.splitlines() if not l.startswith("libaio_rs: ")
+           and ("Pattern verification failed" in l or re.search(r"fail|error|qemu-io:", l, re.I))]
     if bad:
         problems.append(f"{len(bad)} error line(s): " + " | ".join(bad[:4])[:400])
     wrote = re.findall(r"^wrote (\d+)/(\d+) bytes", out, re.M)
@@ -762,17 +763,18 @@ def qemu_img_check(engine, datadir, seed, size, timeout):
             rc, out, err, hung = run_client(cmd, env, timeout)
             for k, v in engines_used(err).items():
                 engines[k] = engines.get(k, 0) + v
-            mine = [p for p in (status_problem(what, rc, hung, timeout),) if p]
+            mine = [p for p in (status_problem("", rc, hung, timeout),) if p]
             if what.startswith("compare") and not hung and "Images are identical" not in out:
                 mine.append("not reported identical")
             mine += engine_problems(engine, err)
             if mine:
-                problems.append("; ".join(mine) + f"; output: {tail_lines(out + err)}")
+                problems.append(f"{what}: " + "; ".join(mine)
+                                + f"; output: {tail_lines(out + err)}")
                 break
         else:
-            with open(src, "rb") as a, open(dst, "rb") as b:
-                if a.read() != b.read():
-                    problems.append("the raw copy differs from the source")
+            differ = first_difference(src, dst)
+            if differ is not None:
+                problems.append(f"the raw copy differs from the source at offset {differ}")
     except (RuntimeError, OSError) as e:
         problems.append(str(e))
     finally:
@@ -788,10 +790,24 @@ def qemu_img_check(engine, datadir, seed, size, timeout):
     return not problems, detail
 
 
+def first_difference(a, b):
+    """The first offset at which files a and b differ (a size difference
+    counts), or None."""
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        off = 0
+        while True:
+            x, y = fa.read(MiB), fb.read(MiB)
+            if x != y:
+                return off + next((i for i, (p, q) in enumerate(zip(x, y)) if p != q),
+                                  min(len(x), len(y)))
+            if not x:
+                return None
+            off += len(x)
+
+
 def die_with_parent():
     """preexec_fn: SIGKILL the child when this script dies, however it dies,
     so that no mariadbd or sysbench outlives it."""
-    import ctypes
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
@@ -846,9 +862,9 @@ class MariaDB:
         return " | ".join(keep[-10:])[-900:]
 
     def start(self, engine, timeout):
-        """Starts mariadbd on `engine`; returns a list of problems (empty when
-        it is ready for connections on Linux native AIO with the library in
-        place as asked)."""
+        """Starts mariadbd on `engine`. Raises RuntimeError if it does not
+        become ready for connections; returns a list of problems, empty when
+        it runs on Linux native AIO with the library in place as asked."""
         self.starts += 1
         try:
             self.log_from = os.path.getsize(self.errlog)
@@ -867,12 +883,14 @@ class MariaDB:
         deadline = time.monotonic() + timeout
         while "ready for connections" not in self.log_text():
             if self.proc.poll() is not None:
-                return [f"mariadbd ({engine}) exited with status {self.proc.returncode} "
-                        f"during start-up; log: {self.log_excerpt()}"]
+                rc = self.proc.returncode
+                how = f"killed by {signal.Signals(-rc).name}" if rc < 0 else f"exit status {rc}"
+                raise RuntimeError(f"mariadbd ({engine}) died during start-up ({how}); "
+                                   f"log: {self.log_excerpt()}")
             if time.monotonic() > deadline:
                 self.kill()
-                return [f"mariadbd ({engine}) not ready after {timeout} s (hung?); "
-                        f"log: {self.log_excerpt()}"]
+                raise RuntimeError(f"mariadbd ({engine}) not ready after {timeout} s (hung?); "
+                                   f"log: {self.log_excerpt()}")
             time.sleep(0.1)
         problems = []
         text = self.log_text()
