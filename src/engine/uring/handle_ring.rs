@@ -32,8 +32,11 @@ pub struct HandleRing {
     nr: u32,
     /// Serialises posters: the event at tail, then tail.
     post_lock: Mutex<()>,
-    /// The head the library last accounted for (`take_consumed`); touched
-    /// only under the engine's reap lock.
+    /// Serialises the accounting of consumed events (`take_consumed`) with
+    /// io_getevents' head moves: a leaf lock, so that io_submit can account
+    /// whatever other lock it holds.
+    account: Mutex<()>,
+    /// The head the library last accounted for (`take_consumed`), under `account`.
     seen_head: AtomicU32,
     /// Events io_getevents took since the last `take_consumed`.
     taken: AtomicU32,
@@ -77,6 +80,7 @@ impl HandleRing {
             len,
             nr,
             post_lock: Mutex::new(()),
+            account: Mutex::new(()),
             seen_head: AtomicU32::new(0),
             taken: AtomicU32::new(0),
             read_by_app: AtomicBool::new(false),
@@ -141,7 +145,7 @@ impl HandleRing {
 
     /// Moves up to `k` of the oldest events to `out[at..]`, which the caller
     /// found writable for `k` events; returns how many. The caller holds
-    /// the engine's reap lock.
+    /// the engine's reap lock (one consumer of the library's at a time).
     pub fn take_into(&self, out: EventsOut, at: usize, k: usize) -> usize {
         loop {
             let head = self.head().load(Ordering::Acquire);
@@ -167,6 +171,7 @@ impl HandleRing {
             out.write_all(at, a);
             out.write_all(at + first as usize, b);
             let next = (h + n) % self.nr;
+            let _a = self.account.lock();
             // The application may have consumed some meanwhile: then the
             // copy above is stale, and it is taken again from its head.
             if self.head().compare_exchange(head, next, Ordering::AcqRel, Ordering::Acquire).is_ok() {
@@ -177,10 +182,10 @@ impl HandleRing {
     }
 
     /// How many events were consumed (by io_getevents or by the
-    /// application advancing head itself) since the last call. The caller
-    /// holds the engine's reap lock. A head the application set past tail
-    /// counts no more than the events there were.
+    /// application advancing head itself) since the last call. A head the
+    /// application set past tail counts no more than the events there were.
     pub fn take_consumed(&self) -> usize {
+        let _a = self.account.lock();
         let seen = self.seen_head.load(Ordering::Relaxed);
         let head = self.head_index();
         let tail = self.tail().load(Ordering::Acquire);

@@ -794,13 +794,7 @@ impl UringEngine {
     #[inline(never)]
     fn reserve_after_reclaim(&self) -> bool {
         abi::keep_errno(|| {
-            // try_lock: the general path may hold submit_lock here, which a
-            // reaper takes under reap_lock (`cq_overflowed`); a reaper at
-            // work accounts for what was consumed itself.
-            let consumed = match self.reap_lock.try_lock() {
-                Some(_g) => self.handle.take_consumed(),
-                None => 0,
-            };
+            let consumed = self.handle.take_consumed();
             if consumed > 0 {
                 self.in_flight.fetch_sub(consumed, Ordering::Release);
             }
