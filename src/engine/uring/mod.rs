@@ -52,12 +52,14 @@ use crate::engine::kernel::sys;
 use crate::engine::{Engine, Wait};
 use crate::errno::{Errno, Result};
 
+mod eventfd_pins;
 mod handle_ring;
 mod mover;
 mod routes;
 mod spin;
 mod sq_head;
 
+use eventfd_pins::EventfdPins;
 use handle_ring::HandleRing;
 use sq_head::SqHead;
 use routes::*;
@@ -421,6 +423,8 @@ pub struct UringEngine {
     /// completion wakes the mover, and O_DIRECT stays off the kernel-AIO
     /// route, whose completions nothing would announce.
     ring_reader: AtomicBool,
+    /// The RESFD eventfds held by requests in flight.
+    pins: EventfdPins,
     /// io_getevents has looked for completions since the mover's last
     /// tick: the tick then leaves them to it.
     reaped: AtomicBool,
@@ -487,6 +491,7 @@ impl UringEngine {
             spin: SpinPolicy::default(),
             notify: OnceLock::new(),
             ring_reader: AtomicBool::new(false),
+            pins: EventfdPins::new(),
             reaped: AtomicBool::new(false),
             handle,
         };
@@ -713,7 +718,7 @@ impl UringEngine {
         let info = fds.get(fd)?;
         let mut resfd_dup = -1;
         if cb.aio_flags & IOCB_FLAG_RESFD != 0 {
-            resfd_dup = pin_eventfd(cb.aio_resfd as i32)?;
+            resfd_dup = self.pins.pin(cb.aio_resfd as i32)?;
         }
         // The kernel writes aio_key before it looks at the opcode.
         p.clear_key();
@@ -721,7 +726,7 @@ impl UringEngine {
         let (entry, idx) = match built {
             Ok(x) => x,
             Err(e) => {
-                close_quiet(resfd_dup);
+                self.pins.release(resfd_dup);
                 return Err(e);
             }
         };
@@ -771,6 +776,17 @@ impl UringEngine {
             *out = Entries::One([entry.user_data(ud)]);
         }
         Ok(Route::Ring)
+    }
+
+    /// Signals a RESFD request's pinned eventfd (if any) and lets go of
+    /// the pin: called once the request's event is in the handle.
+    #[inline(always)]
+    fn announce(&self, resfd: i32) {
+        if resfd >= 0 {
+            // SAFETY: writing 8 bytes from a static to the pinned eventfd.
+            unsafe { libc::write(resfd, (&raw const EVENTFD_ONE).cast(), 8) };
+            self.pins.release(resfd);
+        }
     }
 
     /// Takes room for one more request, or says there is none (-EAGAIN).
@@ -1085,7 +1101,7 @@ impl UringEngine {
         let res = unsafe { rw_syscall(write, io.fd, iov, cnt, io.off, io.rw_flags as u32) };
         self.slab.lock().free.push(io.idx);
         self.handle.post(IoEvent { data: io.data, obj: io.iocb, res, res2: 0 });
-        announce(io.resfd_dup);
+        self.announce(io.resfd_dup);
     }
 
     /// Wakes the threads asleep in io_uring_enter after inline completions.
@@ -1387,7 +1403,7 @@ impl UringEngine {
             let Some((ev, resfd)) = complete(&mut slab, &cqe) else { continue };
             if resfd >= 0 {
                 self.handle.post(ev);
-                announce(resfd);
+                self.announce(resfd);
                 posted += 1;
             } else {
                 // SAFETY: got < end, the end of the writable run from `start`.
@@ -1476,7 +1492,7 @@ impl UringEngine {
         while let Some(cqe) = stash.take().or_else(|| cq.next()) {
             let Some((ev, resfd)) = complete(&mut slab, &cqe) else { continue };
             self.handle.post(ev);
-            announce(resfd);
+            self.announce(resfd);
             moved += 1;
         }
         drop(slab);
@@ -2151,26 +2167,6 @@ impl Discard {
     }
 }
 
-/// Takes a private reference to an eventfd, as eventfd_ctx_fdget does:
-/// -EBADF for a bad descriptor, -EINVAL for one that is not an eventfd.
-fn pin_eventfd(fd: i32) -> Result<i32> {
-    let path = format!("/proc/self/fd/{fd}\0");
-    let mut buf = [0u8; 64];
-    // SAFETY: `path` is NUL-terminated; `buf` is writable for its length.
-    let n = unsafe { libc::readlink(path.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 || fd < 0 {
-        return Err(Errno(libc::EBADF));
-    }
-    if &buf[..n as usize] != b"anon_inode:[eventfd]" {
-        return Err(Errno(libc::EINVAL));
-    }
-    // SAFETY: duplicating a descriptor the caller owns; the copy is ours.
-    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if dup < 0 {
-        return Err(Errno(libc::EBADF));
-    }
-    Ok(dup)
-}
 
 fn close_quiet(fd: i32) {
     if fd >= 0 {
@@ -2248,17 +2244,6 @@ fn complete(slab: &mut Slab, cqe: &io_uring::cqueue::Entry) -> Option<(IoEvent, 
         slab.free.push(idx);
     }
     Some((ev, resfd))
-}
-
-/// Signals a RESFD request's pinned eventfd (if any) and closes the pin:
-/// called once the request's event is in the handle.
-#[inline(always)]
-fn announce(resfd: i32) {
-    if resfd >= 0 {
-        // SAFETY: writing 8 bytes from a static to the private eventfd dup.
-        unsafe { libc::write(resfd, (&raw const EVENTFD_ONE).cast(), 8) };
-        close_quiet(resfd);
-    }
 }
 
 /// What a read tried from the page cache in io_submit found (`try_cached_read`).
