@@ -45,21 +45,6 @@ static void *wait_thread(void *arg)
 	return NULL;
 }
 
-/* 1 when the thread is in interruptible sleep. */
-static int sleeping(int tid)
-{
-	char path[64], line[512];
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(line, 1, sizeof(line) - 1, f);
-	fclose(f);
-	line[n] = 0;
-	char *close_paren = strrchr(line, ')');
-	return close_paren && close_paren[1] == ' ' && close_paren[2] == 'S';
-}
-
 int main(void)
 {
 	static const char *names[3] = {
@@ -86,14 +71,14 @@ int main(void)
 	/* wait until every waiter sleeps in the kernel (generous bound) */
 	double deadline = t_now() + 20.0;
 	for (int i = 0; i < 3; i++) {
-		while (!atomic_load(&w[i].started) || !sleeping(atomic_load(&w[i].tid))) {
+		while (!atomic_load(&w[i].started) || !t_sleeping(atomic_load(&w[i].tid))) {
 			T_ASSERTF(t_now() < deadline, "waiter %d never went to sleep", i);
 			t_msleep(2);
 		}
 	}
 	t_msleep(50);
 	for (int i = 0; i < 3; i++)
-		T_ASSERT(sleeping(atomic_load(&w[i].tid)));
+		T_ASSERT(t_sleeping(atomic_load(&w[i].tid)));
 	printf("3 waiters asleep\n");
 
 	int r = T_CALL(io_destroy(ctx));

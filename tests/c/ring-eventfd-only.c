@@ -30,18 +30,6 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 
-struct t_aio_ring {
-	unsigned id;
-	unsigned nr;
-	unsigned head;
-	unsigned tail;
-	unsigned magic;
-	unsigned compat_features;
-	unsigned incompat_features;
-	unsigned header_length;
-	struct io_event io_events[];
-};
-
 #define BS 4096
 #define MAXREQ 40
 /* want_res of a poll: POLLIN set, nothing beyond POLLIN | POLLRDNORM */

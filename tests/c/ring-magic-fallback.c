@@ -8,15 +8,10 @@
  */
 #include "t_util.h"
 
-struct t_ring_hdr {
-	unsigned id, nr, head, tail, magic, compat_features, incompat_features, header_length;
-	struct io_event io_events[];
-};
-
 /* fio's approach: reap up to max events from the ring if it is AIO's. */
 static int user_reap(io_context_t ctx, struct io_event *evs, int max)
 {
-	volatile struct t_ring_hdr *ring = (volatile struct t_ring_hdr *)(void *)ctx;
+	volatile struct t_aio_ring *ring = (volatile struct t_aio_ring *)(void *)ctx;
 	struct timespec zero = t_ts(0, 0);
 
 	if (ring->magic != 0xa10a10a1u)

@@ -17,18 +17,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-struct t_aio_ring {
-	unsigned id;
-	unsigned nr;
-	unsigned head;
-	unsigned tail;
-	unsigned magic;
-	unsigned compat_features;
-	unsigned incompat_features;
-	unsigned header_length;
-	struct io_event io_events[];
-};
-
 #define BS 4096
 #define ROUNDS 20
 #define PER_ROUND 100

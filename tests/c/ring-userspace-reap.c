@@ -11,18 +11,6 @@
 #include "t_util.h"
 #include <sys/eventfd.h>
 
-struct t_aio_ring {
-	unsigned id;
-	unsigned nr;
-	unsigned head;
-	unsigned tail;
-	unsigned magic;
-	unsigned compat_features;
-	unsigned incompat_features;
-	unsigned header_length;
-	struct io_event io_events[];
-};
-
 static int efd;
 
 static void wait_count(uint64_t n)

@@ -89,21 +89,6 @@ static void *waiter(void *arg)
 	return NULL;
 }
 
-/* 1 when the thread is in interruptible sleep. */
-static int sleeping(int tid)
-{
-	char path[64], line[512];
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(line, 1, sizeof(line) - 1, f);
-	fclose(f);
-	line[n] = 0;
-	char *close_paren = strrchr(line, ')');
-	return close_paren && close_paren[1] == ' ' && close_paren[2] == 'S';
-}
-
 /* Collect n events through libaio after a raw submit (bounded). */
 static int lib_wait(io_context_t ctx, int n, struct io_event *evs)
 {
@@ -263,7 +248,7 @@ int main(void)
 	int asleep = 0;
 	for (int i = 0; i < 5000 && !asleep && !atomic_load(&waiter_done); i++) {
 		int tid = atomic_load(&waiter_tid);
-		asleep = tid && sleeping(tid);
+		asleep = tid && t_sleeping(tid);
 		if (!asleep)
 			t_msleep(1);
 	}

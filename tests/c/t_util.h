@@ -413,4 +413,33 @@ static inline void t_unbuffered(void)
 	setvbuf(stdout, NULL, _IONBF, 0);
 }
 
+/* 1 when thread `tid` of this process is in interruptible sleep. */
+static inline int t_sleeping(int tid)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(line, 1, sizeof(line) - 1, f);
+	fclose(f);
+	line[n] = 0;
+	char *close_paren = strrchr(line, ')');
+	return close_paren && close_paren[1] == ' ' && close_paren[2] == 'S';
+}
+
+/* The kernel's struct aio_ring, which an io_context_t points at: programs
+ * such as QEMU, fio (userspace_reap) and SPDK read completions from it. */
+struct t_aio_ring {
+	unsigned id;
+	unsigned nr;
+	unsigned head;
+	unsigned tail;
+	unsigned magic;
+	unsigned compat_features;
+	unsigned incompat_features;
+	unsigned header_length;
+	struct io_event io_events[];
+};
+
 #endif /* T_UTIL_H */
