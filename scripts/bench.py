@@ -153,17 +153,32 @@ def run(cmd, env, timeout, workdir=None):
         timer = threading.Timer(timeout, kill)
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            cpu = reap(proc)
         except BaseException:
             kill()
             proc.wait()
             raise
         finally:
             timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return proc.returncode, out.read(), err.read(), usage.ru_utime + usage.ru_stime
+        return proc.returncode, out.read(), err.read(), cpu
+
+
+def reap(proc, timeout=None):
+    """Popen.wait(timeout) through wait4: sets proc.returncode and returns the
+    user + system CPU seconds of the process and the children it reaped (all
+    its threads, kernel I/O threads such as iou-sqp included). Raises
+    subprocess.TimeoutExpired after timeout s."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, 0 if deadline is None else os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return usage.ru_utime + usage.ru_stime
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        time.sleep(0.05)
 
 
 def parse_size(text):
@@ -184,11 +199,12 @@ def lay_out(path, size):
                     "--output=/dev/null"], check=True, env=child_env(False))
 
 
-def drop_caches():
+def drop_caches(what=1):
+    """sync, then drop the page cache (what=1) or also dentries and inodes (3)."""
     os.sync()
     try:
         with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("1\n")
+            f.write(f"{what}\n")
     except OSError:
         pass  # not root: fio's invalidate=1 still drops the file's pages
 
@@ -832,6 +848,7 @@ class MariaDB:
         self.errlog = os.path.join(base, "error.log")
         self.port = free_port()
         self.proc = None
+        self.cpu_s = None  # CPU seconds of the last mariadbd, once shut down
         self.starts = 0
         self.log_from = 0
 
@@ -933,7 +950,8 @@ class MariaDB:
             child_env(False), timeout)
         problems = [p for p in (status_problem("mariadb-admin shutdown", rc, hung, timeout),) if p]
         try:
-            status = self.proc.wait(timeout)
+            self.cpu_s = reap(self.proc, timeout)
+            status = self.proc.returncode
         except subprocess.TimeoutExpired:
             self.kill()
             return problems + [f"mariadbd did not exit within {timeout} s of shutdown; "
@@ -975,6 +993,22 @@ def sysbench_oltp(db, tables, rows):
             f"--table-size={rows}"]
 
 
+def oltp_run(db, tables, rows, seconds, extra=()):
+    """sysbench oltp_read_write on db, 4 threads, for `seconds`: (transactions,
+    transactions per second). Raises RuntimeError if it fails, hangs or
+    commits nothing."""
+    timeout = seconds + 120
+    rc, out, err, hung = run_client(
+        sysbench_oltp(db, tables, rows) + ["--threads=4", f"--time={seconds}", *extra, "run"],
+        child_env(False), timeout)
+    trx = re.search(r"transactions:\s+(\d+)\s+\(([\d.]+) per sec", out)
+    if rc or hung or not trx or not int(trx.group(1)) or "FATAL" in out + err:
+        raise RuntimeError(f"sysbench run: "
+                           f"{status_problem('sysbench', rc, hung, timeout) or 'no transactions'}"
+                           f"; {tail_lines(out + err)}; log: {db.log_excerpt()}")
+    return int(trx.group(1)), float(trx.group(2))
+
+
 def mariadb_prepare(db, engine, tables, rows, timeout):
     """A fresh datadir, mariadbd started on `engine`, the sysbench tables."""
     db.install()
@@ -1000,15 +1034,8 @@ def mariadb_clean_check(engine, workdir, tables, rows, seconds, pool, timeout):
     problems, detail = [], ""
     try:
         mariadb_prepare(db, engine, tables, rows, timeout)
-        rc, out, err, hung = run_client(
-            sysbench_oltp(db, tables, rows) + ["--threads=4", f"--time={seconds}", "run"],
-            child_env(False), seconds + 120)
-        trx = re.search(r"transactions:\s+(\d+)\s+\(([\d.]+) per sec", out)
-        detail = (f"{tables} tables x {rows} rows, {trx.group(1)} transactions "
-                  f"({float(trx.group(2)):.0f}/s)" if trx else "no sysbench result")
-        if rc or hung or not trx or not int(trx.group(1)) or "FATAL" in out + err:
-            raise RuntimeError(f"sysbench run: {status_problem('sysbench', rc, hung, seconds + 120)}"
-                               f"; {tail_lines(out + err)}; log: {db.log_excerpt()}")
+        trx, tps = oltp_run(db, tables, rows, seconds)
+        detail = f"{tables} tables x {rows} rows, {trx} transactions ({tps:.0f}/s)"
         before = db.state()
         engines = db.engines()
         problems += [f"error log ({engine}): {l}" for l in db.errors()]
