@@ -15,7 +15,38 @@ libaio_rs/io_uring, CPU per I/O and whether each row meets its target
 R4), and saves target/bench/bench-<date>.json (every sample, the medians,
 the machine) and .md, plus target/bench/latest.{json,md}.
 
-CPU per I/O, two figures:
+Client rows C1-C3 (part of the default run; alone: --rows C1,C2,C3): libaio's
+real users, two contenders, interleaved A B A B ... for --reps repetitions:
+
+  A  libaio     the system libaio (no preload)
+  B  libaio_rs  LD_PRELOAD=target/release/libaio_rs.so, on the engine of the
+                environment (LIBAIO_RS_ENGINE, default auto)
+
+  C1  qemu-img bench -f raw -t none -i native -d 32 -s 4096 (linux-aio,
+      O_DIRECT) reading the 1 GiB ext4 file of R8/R10 (written in full with
+      random data once): offset step -S 4096 x 100003, an odd number of
+      blocks, so the reads spread over the whole file and touch each block at
+      most once a run; 40,000 x --runtime requests (a fixed count, about
+      --runtime s under the system libaio); IOPS = requests / qemu-img's
+      "Run completed in" time.
+  C2  the same with writes (-w), 20,000 x --runtime requests.
+  C3  MariaDB: a private mariadbd (the one of --verify) with
+      innodb_linux_aio=aio, O_DIRECT and a 16M buffer pool over 8 x 50,000
+      sysbench rows (about 150 MiB, 9 x the pool, so reads reach the disk); sysbench
+      oltp_read_write, 4 threads, --oltp-time s (default 20), --rand-seed
+      the repetition's number; TPS. The tables are prepared once per bench
+      (mariadbd without the library, clean shutdown); every run starts its
+      mariadbd on a fresh cp -a of that datadir after sync and
+      drop_caches=3, so both contenders start from the same state.
+
+Target: B >= 0.95 x A. CPU per I/O (C1, C2) or per transaction (C3): user +
+system time of the client's whole process tree (wait4, kernel I/O threads
+included): qemu-img from start to exit, mariadbd from start-up to shutdown
+(not sysbench). A run fails if the library is not in effect on B, or is on A.
+There is no buffered (-t writeback) qemu-img row: QEMU 10 refuses aio=native
+without O_DIRECT. At --reps 3 the three rows take about 5 minutes.
+
+CPU per I/O of the fio rows, two figures:
   fio      (usr_cpu + sys_cpu)/100 x job runtime / I/Os, from fio's JSON. fio
            measures its job thread only, so kernel threads working for the
            process (libaio_rs's iou-sqp poller, io_uring's io-wq workers) are
@@ -58,6 +89,7 @@ without the library (no LIBAIO_RS_LOG line; for mariadbd, the library not in
 /proc/PID/maps). Short form: about 40 s per engine.
 """
 import argparse
+import contextlib
 import ctypes
 import datetime
 import json
@@ -107,6 +139,39 @@ ROWS = [
          direct=0, depth=32),
 ]
 CONTENDERS = [("libaio", "libaio"), ("libaio_rs", "libaio"), ("io_uring", "io_uring")]
+FIO_KEYS = ("iops", "fio_cpu_us_per_io", "proc_cpu_us_per_io", "lat_mean_us")
+
+# Client rows: libaio's real users. metric: the figure compared; per: what
+# the client's CPU time is divided by; rate: the requests per --runtime
+# second of C1/C2's fixed count (about the system libaio's rate on a 2-vCPU
+# cloud disk, so that a run takes about --runtime s).
+CLIENT_ROWS = [
+    dict(row="C1", what="qemu-img bench reads, raw, -t none -i native, depth 32, ext4",
+         client="qemu-img", file="write", write=False, rate=40000, metric="iops", per="io"),
+    dict(row="C2", what="qemu-img bench writes, raw, -t none -i native, depth 32, ext4",
+         client="qemu-img", file="write", write=True, rate=20000, metric="iops", per="io"),
+    dict(row="C3", what="MariaDB sysbench oltp_read_write, 4 threads, 16M pool, O_DIRECT",
+         client="mariadb", metric="tps", per="trx"),
+]
+ALL_ROWS = ROWS + CLIENT_ROWS
+# A: the system libaio, no preload; B: libaio_rs on the environment's engine.
+CLIENT_CONTENDERS = [("libaio", "system"),
+                     ("libaio_rs", os.environ.get("LIBAIO_RS_ENGINE") or "auto")]
+# qemu-img bench's offset step: an odd number of 4 KiB blocks, so the offsets
+# (step x i modulo the image size, or the size less one block in later QEMU)
+# visit every block of the 1 GiB file once before any is read again.
+QEMU_STEP = 4096 * 100003
+# C3's data: 8 x 50,000 sysbench rows, about 150 MiB: 9 x the 16M buffer pool.
+OLTP_TABLES, OLTP_ROWS, OLTP_POOL = 8, 50000, "16M"
+
+
+def row_contenders(row):
+    return CLIENT_CONTENDERS if "client" in row else CONTENDERS
+
+
+def row_keys(row):
+    """The sample keys whose medians a row reports."""
+    return (row["metric"], f"proc_cpu_us_per_{row['per']}") if "client" in row else FIO_KEYS
 
 
 def log(msg=""):
@@ -267,27 +332,31 @@ def median(samples, key):
 
 
 def summarize(row, samples):
+    """Medians per contender; libaio_rs against the best of the others (for
+    the client rows, libaio alone), judged against the row's goal."""
+    names = [n for n, _ in row_contenders(row)]
+    others = [n for n in names if n != "libaio_rs"]
+    metric = row.get("metric", "iops")
     med = {}
-    for name, _ in CONTENDERS:
+    for name in names:
         mine = [s for s in samples if s["contender"] == name]
-        med[name] = {k: median(mine, k) for k in
-                     ("iops", "fio_cpu_us_per_io", "proc_cpu_us_per_io", "lat_mean_us")}
-    a, b, c = (med[n]["iops"] for n, _ in CONTENDERS)
+        med[name] = {k: median(mine, k) for k in row_keys(row)}
+    b = med["libaio_rs"][metric]
     goal = row.get("goal", 0.95)
-    s = dict(row=row["row"], workload=row["what"], median=med, goal=goal)
-    if a and c and b is not None:
-        best = max(a, c)
-        s.update(rs_vs_libaio=b / a, rs_vs_io_uring=b / c, rs_vs_best=b / best,
-                 meets_target=b >= goal * best)
-    # The same ratio within each repetition (the three runs of a repetition
-    # are back to back), then its median: shown beside the target, which is
+    s = dict(row=row["row"], workload=row["what"], metric=metric, per=row.get("per", "io"),
+             median=med, goal=goal)
+    if b is not None and all(med[n][metric] for n in others):
+        best = max(med[n][metric] for n in others)
+        s.update({f"rs_vs_{n}": b / med[n][metric] for n in others})
+        s.update(rs_vs_best=b / best, meets_target=b >= goal * best)
+    # The same ratio within each repetition (the runs of a repetition are
+    # back to back), then its median: shown beside the target, which is
     # judged on the medians, to tell drift of the machine from a real gap.
     per_rep = []
     for rep in sorted({x.get("rep") for x in samples if x.get("rep") is not None}):
-        it = {x["contender"]: x.get("iops") for x in samples if x.get("rep") == rep}
-        ra, rb, rc = (it.get(n) for n, _ in CONTENDERS)
-        if ra and rb and rc:
-            per_rep.append(rb / max(ra, rc))
+        it = {x["contender"]: x.get(metric) for x in samples if x.get("rep") == rep}
+        if all(it.get(n) for n in names):
+            per_rep.append(it["libaio_rs"] / max(it[n] for n in others))
     if per_rep:
         s["rs_vs_best_per_rep"] = per_rep
         s["rs_vs_best_per_rep_median"] = statistics.median(per_rep)
@@ -305,9 +374,13 @@ def fmt_iops(x):
     return f"{x:.0f}"
 
 
-def fmt_triple(med, key):
-    return " / ".join("-" if med[n][key] is None else f"{med[n][key]:.2f}"
-                      for n, _ in CONTENDERS)
+def fmt_medians(med, key):
+    """A / B (/ C): the contenders' medians of key."""
+    return " / ".join("-" if m[key] is None else f"{m[key]:.2f}" for m in med.values())
+
+
+def fmt_per_rep(s):
+    return f"{s['rs_vs_best_per_rep_median']:.2f}x" if "rs_vs_best_per_rep_median" in s else "-"
 
 
 def table(summaries):
@@ -323,10 +396,23 @@ def table(summaries):
         lines.append(f"| {s['row']} | {s['workload']} | "
                      + " | ".join(fmt_iops(med[n]["iops"]) for n, _ in CONTENDERS)
                      + f" | {ratios[0]} | {ratios[1]} | ≥ {s['goal']:.2f}x best | {ratios[2]} | "
-                     + (f"{s['rs_vs_best_per_rep_median']:.2f}x | " if "rs_vs_best_per_rep_median" in s
-                        else "- | ")
-                     + f"{fmt_triple(med, 'fio_cpu_us_per_io')} | "
-                     f"{fmt_triple(med, 'proc_cpu_us_per_io')} |")
+                     + f"{fmt_per_rep(s)} | {fmt_medians(med, 'fio_cpu_us_per_io')} | "
+                     f"{fmt_medians(med, 'proc_cpu_us_per_io')} |")
+    return "\n".join(lines)
+
+
+def client_table(summaries):
+    lines = ["| row | client | libaio | libaio_rs | rs/libaio | target | met "
+             "| rs/libaio, median per rep | CPU µs per I/O or transaction, process (A / B) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        med, metric, per = s["median"], s["metric"], s["per"]
+        ratio, met = (f"{s['rs_vs_libaio']:.2f}x", "yes" if s["meets_target"] else "**no**") \
+            if "rs_vs_best" in s else ("-", "n/a")
+        lines.append(f"| {s['row']} | {s['workload']} | "
+                     + " | ".join(f"{fmt_iops(m[metric])} {metric.upper()}" for m in med.values())
+                     + f" | {ratio} | ≥ {s['goal']:.2f}x libaio | {met} | {fmt_per_rep(s)} | "
+                     f"{fmt_medians(med, f'proc_cpu_us_per_{per}')} µs/{per} |")
     return "\n".join(lines)
 
 
@@ -348,6 +434,8 @@ def machine(args):
         date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         kernel=platform.release(), nproc=os.cpu_count(), cpu_model=cpu,
         mem_gib=round(mem_kib / (1 << 20), 1), fio=capture(["fio", "--version"]),
+        qemu_img=capture(["qemu-img", "--version"]).split("\n")[0],
+        mariadbd=" ".join(capture(["mariadbd", "--version"]).split()),
         system_libaio=libaio.replace("\n", ", "), libaio_rs_commit=commit,
         libaio_rs_engine=os.environ.get("LIBAIO_RS_ENGINE", "auto (default)"),
         dir=os.path.abspath(args.dir), dir_fs=fs[0] if fs else "unknown",
@@ -362,27 +450,159 @@ def machine_line(m):
             f"LIBAIO_RS_ENGINE={m['libaio_rs_engine']}")
 
 
-def markdown(result, tbl):
+def markdown(result, fio_tbl, client_tbl):
     m, a = result["machine"], result["settings"]
-    return f"""# libaio_rs bench, {m['date']}
+    text = f"""# libaio_rs bench, {m['date']}
 
 Kernel {m['kernel']}; machine: {machine_line(m)}.
-Median of {a['reps']} interleaved runs of {a['runtime_s']} s each (A B C A B C ...),
-load average {m['loadavg_start']:.2f} at the start, {m['loadavg_end']:.2f} at the end.
+Load average {m['loadavg_start']:.2f} at the start, {m['loadavg_end']:.2f} at the end.
+"""
+    if fio_tbl:
+        text += f"""
+Median of {a['reps']} interleaved runs of {a['runtime_s']} s each (A B C A B C ...).
 A = fio ioengine=libaio under the system libaio, B = the same under libaio_rs (LD_PRELOAD),
 C = fio ioengine=io_uring. Target: B ≥ 0.95 × max(A, C) (R1, R2, R4: ≥ 1.0 ×).
 
-{tbl}
+{fio_tbl}
 
 CPU µs/IO, fio: (usr_cpu + sys_cpu)/100 × job runtime ÷ I/Os from fio's JSON; fio counts
 its job thread only, not kernel threads working for the process (libaio_rs's iou-sqp
 poller, io_uring's io-wq workers). CPU µs/IO, process: user + system time of the whole fio
 process tree (wait4), those threads and fio's start-up included, ÷ I/Os.
 """
+    if client_tbl:
+        text += f"""
+Clients: median of {a['reps']} interleaved runs (A B A B ...). A = the system libaio,
+B = libaio_rs (LD_PRELOAD, LIBAIO_RS_ENGINE={a['client_contenders']['libaio_rs']}).
+Target: B ≥ 0.95 × A. {m['qemu_img']}; {m['mariadbd']}.
+qemu-img bench -t none -i native -d 32: 4 KiB requests, offset step {a['qemu_step']} B,
+a fixed count worth about {a['runtime_s']} s (C1 {a['qemu_counts']['C1']:,}, C2
+{a['qemu_counts']['C2']:,}); IOPS = requests ÷ qemu-img's own run time. MariaDB:
+{a['oltp_tables']} × {a['oltp_rows']:,} rows, {a['oltp_pool']} buffer pool, sysbench
+oltp_read_write for {a['oltp_time_s']} s with 4 threads, every run on a fresh copy of one
+prepared datadir after drop_caches.
+
+{client_tbl}
+
+CPU, process: user + system time of the client's whole process tree (wait4), kernel I/O
+threads included: qemu-img from start to exit; mariadbd from start-up to shutdown (not
+sysbench), ÷ requests or sysbench transactions.
+"""
+    return text
+
+
+def qemu_count(row, args):
+    return row["rate"] * args.runtime
+
+
+def qemu_bench_one(row, engine, files, args):
+    """One qemu-img bench run on `engine`: the measured part of a sample."""
+    path, _ = files[row["file"]]
+    count = qemu_count(row, args)
+    cmd = ["qemu-img", "bench", "-f", "raw", "-t", "none", "-i", "native", "-d", "32",
+           "-s", "4096", "-S", str(QEMU_STEP), "-c", str(count),
+           *(["-w"] if row["write"] else []), path]
+    os.sync()
+    rc, out, err, cpu = run(cmd, client_env(engine), timeout=30 * args.runtime + 60)
+    sample = dict(cmd=cmd, rc=rc)
+    if engine != "system":
+        sample["engines"] = engines_used(err)
+    done = re.search(r"^Run completed in ([\d.]+) seconds", out, re.M)
+    problems = engine_problems(engine, err)
+    if rc or not done or not float(done.group(1)):
+        problems.insert(0, f"qemu-img exit status {rc}, output: {tail_lines(out + err)}")
+    if problems:
+        sample["error"] = "; ".join(problems)
+        return sample
+    secs = float(done.group(1))
+    sample.update(iops=count / secs, ios=count, seconds=secs, proc_cpu_s=cpu,
+                  proc_cpu_us_per_io=cpu * 1e6 / count)
+    return sample
+
+
+@contextlib.contextmanager
+def oltp_datadir(args, timeout):
+    """A directory under args.dir holding `prepared`, a datadir with C3's
+    sysbench tables, made once by mariadbd without the library and cleanly
+    shut down; removed at the end."""
+    base = tempfile.mkdtemp(prefix="bench-mariadb-", dir=args.dir)
+    db = MariaDB(os.path.join(base, "prepared"), OLTP_POOL)
+    try:
+        os.mkdir(db.base)
+        mariadb_prepare(db, "system", OLTP_TABLES, OLTP_ROWS, timeout)
+        problems = db.shutdown(timeout)
+        if problems:
+            raise RuntimeError("; ".join(problems))
+        tables = os.path.join(db.datadir, "sbtest")
+        log(f"  prepared {OLTP_TABLES} x {OLTP_ROWS:,} rows: " + "{:.0f} MiB".format(
+            sum(os.path.getsize(os.path.join(tables, f)) for f in os.listdir(tables)) / MiB)
+            + f" of tables, buffer pool {OLTP_POOL}")
+        yield base, db.datadir
+    finally:
+        db.kill()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def oltp_bench_one(engine, prepared, args, rep, timeout):
+    """One sysbench oltp_read_write run against a mariadbd on `engine`,
+    started on a fresh copy of the prepared datadir with cold caches."""
+    base, datadir = prepared
+    run_base = os.path.join(base, "run")
+    shutil.rmtree(run_base, ignore_errors=True)
+    os.mkdir(run_base)
+    db = MariaDB(run_base, OLTP_POOL)
+    sample = {}
+    try:
+        subprocess.run(["cp", "-a", datadir, db.datadir], check=True)
+        drop_caches(3)
+        problems = db.start(engine, timeout)
+        if problems:
+            raise RuntimeError("; ".join(problems))
+        if engine != "system":
+            sample["engines"] = db.engines()
+        trx, tps = oltp_run(db, OLTP_TABLES, OLTP_ROWS, args.oltp_time, [f"--rand-seed={rep}"])
+        problems = [f"error log: {l}" for l in db.errors()] + db.shutdown(timeout)
+        if problems:
+            raise RuntimeError("; ".join(problems))
+    except (RuntimeError, subprocess.CalledProcessError) as e:
+        sample["error"] = str(e)
+        return sample
+    finally:
+        db.kill()
+    sample.update(tps=tps, transactions=trx, proc_cpu_s=db.cpu_s,
+                  proc_cpu_us_per_trx=db.cpu_s * 1e6 / trx)
+    return sample
+
+
+@contextlib.contextmanager
+def row_runner(row, files, args, tmpdir):
+    """A function (contender, engine, rep) -> sample for the row, with what the
+    row needs around its runs (C3: the prepared datadir)."""
+    if row.get("client") == "mariadb":
+        timeout = 180
+        with oltp_datadir(args, timeout) as prepared:
+            yield lambda name, engine, rep: oltp_bench_one(engine, prepared, args, rep, timeout)
+    elif row.get("client") == "qemu-img":
+        yield lambda name, engine, rep: qemu_bench_one(row, engine, files, args)
+    else:
+        yield lambda name, engine, rep: bench_one(row, name, engine, files, args, tmpdir)
+
+
+def sample_line(row, s):
+    eng = (" engines " + ",".join(f"{k}x{v}" for k, v in s["engines"].items())
+           if "engines" in s else "")
+    if "client" not in row:
+        return (f"{s['iops']:>11,.0f} IOPS  cpu {s['fio_cpu_us_per_io']:.2f} µs/io "
+                f"(process {s['proc_cpu_us_per_io']:.2f}){eng}")
+    metric, per = row["metric"], row["per"]
+    return (f"{s[metric]:>11,.1f} {metric.upper()}  cpu {s[f'proc_cpu_us_per_{per}']:.2f} "
+            f"µs/{per} (process){eng}")
 
 
 def bench(args):
-    rows = [r for r in ROWS if r["row"] in args.rows]
+    rows = [r for r in ALL_ROWS if r["row"] in args.rows]
+    fio_rows = [r for r in rows if "client" not in r]
+    client_rows = [r for r in rows if "client" in r]
     shm_path = os.path.join(SHM, f"libaio_rs-bench-{os.getpid()}.dat")
     files = {"read": (os.path.join(args.dir, "bench-read.dat"), args.size),
              "write": (os.path.join(args.dir, "bench-write.dat"), GiB),
@@ -391,37 +611,50 @@ def bench(args):
     os.makedirs(OUT, exist_ok=True)
     info = machine(args)
     log(f"libaio_rs bench: {machine_line(info)}")
-    if info["dir_fs"] != "ext4" and any(files[r["file"]][0].startswith(args.dir) for r in rows):
+    if info["dir_fs"] != "ext4" and any(
+            r.get("client") == "mariadb" or files[r["file"]][0].startswith(args.dir) for r in rows):
         log(f"warning: {args.dir} is on {info['dir_fs']}, not ext4")
-    runs = len(rows) * args.reps * len(CONTENDERS)
-    log(f"{len(rows)} rows x {args.reps} reps x {len(CONTENDERS)} contenders = {runs} runs "
-        f"of {args.runtime} s (about {runs * (args.runtime + 1) / 60:.0f} min)")
+    runs = [(len(rs) * args.reps * len(row_contenders(rs[0])) if rs else 0)
+            for rs in (fio_rows, [r for r in client_rows if r["client"] == "qemu-img"],
+                       [r for r in client_rows if r["client"] == "mariadb"])]
+    # About: a fio or qemu-img run, its time and a second; a MariaDB run, its
+    # sysbench time and 15 s of copying, start-up and shutdown; 60 s to
+    # prepare MariaDB's tables.
+    secs = (runs[0] + runs[1]) * (args.runtime + 1) + runs[2] * (args.oltp_time + 15) \
+        + (60 if runs[2] else 0)
+    log(f"{len(rows)} rows x {args.reps} reps: {sum(runs)} runs, about {secs / 60:.0f} min")
     samples, failed = [], 0
     tmpdir = tempfile.mkdtemp(prefix="libaio_rs-bench-")
     try:
-        for key in sorted({r["file"] for r in rows}):
+        for key in sorted({r["file"] for r in rows if "file" in r}):
             lay_out(*files[key])
         for row in rows:
             log(f"{row['row']}: {row['what']}")
-            for rep in range(1, args.reps + 1):
-                for name, engine in CONTENDERS:
-                    s = bench_one(row, name, engine, files, args, tmpdir)
-                    s["rep"] = rep
-                    samples.append(s)
-                    if "error" in s:
-                        failed += 1
-                        log(f"  {row['row']:>3} rep {rep}/{args.reps} {name:<9} FAILED: {s['error']}")
-                    else:
-                        eng = (" engines " + ",".join(f"{k}x{v}" for k, v in s["engines"].items())
-                               if "engines" in s else "")
-                        log(f"  {row['row']:>3} rep {rep}/{args.reps} {name:<9} "
-                            f"{s['iops']:>11,.0f} IOPS  cpu {s['fio_cpu_us_per_io']:.2f} µs/io "
-                            f"(process {s['proc_cpu_us_per_io']:.2f}){eng}")
+            try:
+                with row_runner(row, files, args, tmpdir) as one:
+                    for rep in range(1, args.reps + 1):
+                        for name, engine in row_contenders(row):
+                            s = dict(row=row["row"], contender=name, rep=rep)
+                            s.update(one(name, engine, rep))
+                            samples.append(s)
+                            if "error" in s:
+                                failed += 1
+                                log(f"  {row['row']:>3} rep {rep}/{args.reps} {name:<9} "
+                                    f"FAILED: {s['error']}")
+                            else:
+                                log(f"  {row['row']:>3} rep {rep}/{args.reps} {name:<9} "
+                                    + sample_line(row, s))
+            except RuntimeError as e:
+                failed += 1
+                samples.append(dict(row=row["row"], contender=None, error=str(e)))
+                log(f"  {row['row']:>3} FAILED: {e}")
             done = summarize(row, [s for s in samples if s["row"] == row["row"]])
             if "rs_vs_best" in done:
+                med = done["median"]
                 log(f"  {row['row']:>3} medians: " + ", ".join(
-                    f"{n} {fmt_iops(done['median'][n]['iops'])}" for n, _ in CONTENDERS)
-                    + f"; libaio_rs/best {done['rs_vs_best']:.2f}x, target {done['goal']:.2f}x: "
+                    f"{n} {fmt_iops(m[done['metric']])}" for n, m in med.items())
+                    + f"; libaio_rs/{'best' if len(med) > 2 else 'libaio'} "
+                    f"{done['rs_vs_best']:.2f}x, target {done['goal']:.2f}x: "
                     + ("met" if done["meets_target"] else "NOT met"))
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -433,13 +666,21 @@ def bench(args):
                   settings=dict(rows=[r["row"] for r in rows], reps=args.reps,
                                 runtime_s=args.runtime, read_file_bytes=args.size,
                                 contenders={n: e for n, e in CONTENDERS},
+                                client_contenders={n: e for n, e in CLIENT_CONTENDERS},
+                                qemu_step=QEMU_STEP,
+                                qemu_counts={r["row"]: qemu_count(r, args) for r in CLIENT_ROWS
+                                             if r["client"] == "qemu-img"},
+                                oltp_time_s=args.oltp_time, oltp_tables=OLTP_TABLES,
+                                oltp_rows=OLTP_ROWS, oltp_pool=OLTP_POOL,
                                 libaio_rs=LIB),
                   rows=summaries, samples=samples)
-    tbl = table(summaries)
+    fio_tbl = table([s for s, r in zip(summaries, rows) if "client" not in r]) if fio_rows else ""
+    client_tbl = client_table([s for s, r in zip(summaries, rows) if "client" in r]) \
+        if client_rows else ""
     log()
-    log(tbl)
+    log("\n\n".join(t for t in (fio_tbl, client_tbl) if t))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    md = markdown(result, tbl)
+    md = markdown(result, fio_tbl, client_tbl)
     for name in (f"bench-{stamp}", "latest"):
         with open(os.path.join(OUT, name + ".json"), "w") as f:
             json.dump(result, f, indent=1)
@@ -1222,10 +1463,15 @@ def main():
     p = argparse.ArgumentParser(
         prog="scripts/bench", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rows", default=",".join(r["row"] for r in ROWS),
-                   help="comma-separated subset, e.g. R1,R4 (default: all)")
+    p.add_argument("--rows", default=",".join(r["row"] for r in ALL_ROWS),
+                   help="comma-separated subset, e.g. R1,R4 or C1,C2,C3 (default: all, "
+                        "R1-R10 and C1-C3)")
     p.add_argument("--reps", type=int, default=3, help="repetitions per contender (default 3)")
-    p.add_argument("--runtime", type=int, default=4, help="seconds per run (default 4)")
+    p.add_argument("--runtime", type=int, default=4,
+                   help="seconds per fio run; C1/C2 do a fixed count of requests worth "
+                        "about this many seconds (default 4)")
+    p.add_argument("--oltp-time", type=int, default=20,
+                   help="seconds of sysbench per C3 run (default 20)")
     p.add_argument("--dir", default=os.path.join(ROOT, "target", "bench-data"),
                    help="ext4 directory for the files (default target/bench-data)")
     p.add_argument("--size", type=parse_size, default=4 * GiB,
@@ -1241,12 +1487,14 @@ def main():
     p.add_argument("--only", metavar="REGEX",
                    help="with --verify: only the checks whose title matches REGEX")
     args = p.parse_args()
-    wanted = [("R" + r.strip().upper().lstrip("R")) for r in args.rows.split(",") if r.strip()]
-    unknown = set(wanted) - {r["row"] for r in ROWS}
+    # A bare number is a fio row: 4 is R4.
+    wanted = [("R" + r if r.isdigit() else r) for r in
+              (r.strip().upper() for r in args.rows.split(",")) if r]
+    unknown = set(wanted) - {r["row"] for r in ALL_ROWS}
     if unknown or not wanted:
-        p.error(f"unknown rows {sorted(unknown)}; rows are R1..R10")
-    if args.reps < 1 or args.runtime < 1:
-        p.error("--reps and --runtime must be at least 1")
+        p.error(f"unknown rows {sorted(unknown)}; rows are R1..R10, C1..C3")
+    if args.reps < 1 or args.runtime < 1 or args.oltp_time < 1:
+        p.error("--reps, --runtime and --oltp-time must be at least 1")
     if args.short and not args.verify:
         p.error("--short goes with --verify")
     args.rows = set(wanted)
