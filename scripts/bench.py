@@ -44,7 +44,7 @@ system time of the client's whole process tree (wait4, kernel I/O threads
 included): qemu-img from start to exit, mariadbd from start-up to shutdown
 (not sysbench). A run fails if the library is not in effect on B, or is on A.
 There is no buffered (-t writeback) qemu-img row: QEMU 10 refuses aio=native
-without O_DIRECT. At --reps 3 the three rows take about 5 minutes.
+without O_DIRECT. At --reps 3 the three rows take about 4 minutes.
 
 CPU per I/O of the fio rows, two figures:
   fio      (usr_cpu + sys_cpu)/100 x job runtime / I/Os, from fio's JSON. fio
@@ -617,11 +617,12 @@ def bench(args):
     runs = [(len(rs) * args.reps * len(row_contenders(rs[0])) if rs else 0)
             for rs in (fio_rows, [r for r in client_rows if r["client"] == "qemu-img"],
                        [r for r in client_rows if r["client"] == "mariadb"])]
-    # About: a fio or qemu-img run, its time and a second; a MariaDB run, its
-    # sysbench time and 15 s of copying, start-up and shutdown; 60 s to
+    # About: a fio run, its time and a second; a qemu-img run, two more (a
+    # slower contender takes longer over its fixed count); a MariaDB run, its
+    # sysbench time and 5 s of copying, start-up and shutdown; 20 s to
     # prepare MariaDB's tables.
-    secs = (runs[0] + runs[1]) * (args.runtime + 1) + runs[2] * (args.oltp_time + 15) \
-        + (60 if runs[2] else 0)
+    secs = runs[0] * (args.runtime + 1) + runs[1] * (args.runtime + 3) \
+        + runs[2] * (args.oltp_time + 5) + (20 if runs[2] else 0)
     log(f"{len(rows)} rows x {args.reps} reps: {sum(runs)} runs, about {secs / 60:.0f} min")
     samples, failed = [], 0
     tmpdir = tempfile.mkdtemp(prefix="libaio_rs-bench-")
