@@ -38,10 +38,8 @@ pub struct HandleRing {
     account: Mutex<()>,
     /// The head the library last accounted for (`take_consumed`), under `account`.
     seen_head: AtomicU32,
-    /// Events io_getevents took since the last `take_consumed`.
-    taken: AtomicU32,
-    /// Head has moved by more than io_getevents took: the application
-    /// consumes events from the ring itself.
+    /// Head has moved past `seen_head` other than by io_getevents: the
+    /// application consumes events from the ring itself.
     read_by_app: AtomicBool,
 }
 
@@ -82,7 +80,6 @@ impl HandleRing {
             post_lock: Mutex::new(()),
             account: Mutex::new(()),
             seen_head: AtomicU32::new(0),
-            taken: AtomicU32::new(0),
             read_by_app: AtomicBool::new(false),
         })
     }
@@ -144,9 +141,11 @@ impl HandleRing {
     }
 
     /// Moves up to `k` of the oldest events to `out[at..]`, which the caller
-    /// found writable for `k` events; returns how many. The caller holds
+    /// found writable for `k` events; returns how many, and how many were
+    /// consumed in all since the last accounting (those, and any the
+    /// application consumed itself before them). The caller holds
     /// the engine's reap lock (one consumer of the library's at a time).
-    pub fn take_into(&self, out: EventsOut, at: usize, k: usize) -> usize {
+    pub fn take_into(&self, out: EventsOut, at: usize, k: usize) -> (usize, usize) {
         loop {
             let head = self.head().load(Ordering::Acquire);
             let h = head % self.nr;
@@ -154,7 +153,7 @@ impl HandleRing {
             let avail = (t + self.nr - h) % self.nr;
             let n = (avail as usize).min(k) as u32;
             if n == 0 {
-                return 0;
+                return (0, 0);
             }
             let first = n.min(self.nr - h);
             // SAFETY: [h, h + first) and [0, n - first) lie inside the
@@ -175,8 +174,9 @@ impl HandleRing {
             // The application may have consumed some meanwhile: then the
             // copy above is stale, and it is taken again from its head.
             if self.head().compare_exchange(head, next, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                self.taken.fetch_add(n, Ordering::Relaxed);
-                return n as usize;
+                let by_app = self.account_to(h, t);
+                self.seen_head.store(next, Ordering::Relaxed);
+                return (n as usize, (n + by_app) as usize);
             }
         }
     }
@@ -185,18 +185,28 @@ impl HandleRing {
     /// application advancing head itself) since the last call. A head the
     /// application set past tail counts no more than the events there were.
     pub fn take_consumed(&self) -> usize {
+        // io_getevents accounts for its own takes: with head where it was
+        // last seen, nothing happened, and no lock is needed to know it.
+        if self.head_index() == self.seen_head.load(Ordering::Relaxed) {
+            return 0;
+        }
         let _a = self.account.lock();
-        let seen = self.seen_head.load(Ordering::Relaxed);
-        let head = self.head_index();
         let tail = self.tail().load(Ordering::Acquire);
-        let moved = (head + self.nr - seen) % self.nr;
-        let there = (tail + self.nr - seen) % self.nr;
-        let d = moved.min(there);
-        self.seen_head.store((seen + d) % self.nr, Ordering::Relaxed);
-        if d > self.taken.swap(0, Ordering::Relaxed) {
+        let d = self.account_to(self.head_index(), tail);
+        self.seen_head.store((self.seen_head.load(Ordering::Relaxed) + d) % self.nr, Ordering::Relaxed);
+        d as usize
+    }
+
+    /// Events between the last accounted head and `head`, which only the
+    /// application can have consumed (no more than there were up to
+    /// `tail`); notes that it reads the ring. Under `account`.
+    fn account_to(&self, head: u32, tail: u32) -> u32 {
+        let seen = self.seen_head.load(Ordering::Relaxed);
+        let d = ((head + self.nr - seen) % self.nr).min((tail + self.nr - seen) % self.nr);
+        if d > 0 {
             self.read_by_app.store(true, Ordering::Relaxed);
         }
-        d as usize
+        d
     }
 
     /// Whether the application has been seen consuming events itself.
@@ -231,14 +241,16 @@ mod tests {
                 r.post(ev(round * 3 + j));
             }
             assert_eq!(r.pending(Ordering::SeqCst), 3);
-            assert_eq!(r.take_into(EventsOut::library_owned(&mut out), 0, 2), 2);
-            assert_eq!(r.take_into(EventsOut::library_owned(&mut out), 2, 2), 1);
+            assert_eq!(r.take_into(EventsOut::library_owned(&mut out), 0, 2), (2, 2));
+            assert_eq!(r.take_into(EventsOut::library_owned(&mut out), 2, 2), (1, 1));
             for e in &out[..3] {
                 assert_eq!(e.data, next);
                 next += 1;
             }
             assert_eq!(r.pending(Ordering::SeqCst), 0);
-            assert_eq!(r.take_consumed(), 3);
+            // Accounted by the takes themselves: nothing left, no reader.
+            assert_eq!(r.take_consumed(), 0);
+            assert!(!r.read_by_application());
         }
     }
 
@@ -254,12 +266,20 @@ mod tests {
         assert_eq!(r.take_consumed(), 2);
         assert!(r.read_by_application());
         let mut out = vec![IoEvent::default(); 8];
-        assert_eq!(r.take_into(EventsOut::library_owned(&mut out), 0, 8), 3);
+        assert_eq!(r.take_into(EventsOut::library_owned(&mut out), 0, 8), (3, 3));
         assert_eq!(out[0].data, 2);
-        assert_eq!(r.take_consumed(), 3);
+        assert_eq!(r.take_consumed(), 0);
+        // The application consumes one more, then io_getevents takes the
+        // rest: the take accounts for both.
+        r.post(ev(5));
+        r.post(ev(6));
+        r.head().store(6, Ordering::Release);
+        assert_eq!(r.take_into(EventsOut::library_owned(&mut out), 0, 8), (1, 2));
+        assert_eq!(out[0].data, 6);
+        assert_eq!(r.take_consumed(), 0);
         // A head past tail counts only the events there were.
         r.post(ev(9));
-        r.head().store(7, Ordering::Release);
+        r.head().store(2, Ordering::Release);
         assert_eq!(r.take_consumed(), 1);
     }
 }

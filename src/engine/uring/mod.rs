@@ -1366,7 +1366,11 @@ impl UringEngine {
         if pending > 0 && got < nr {
             let room = events.writable(got, (got + pending).min(nr));
             // Cannot fail to write: below `room`, under reap_lock.
-            got += self.handle.take_into(events, got, room - got);
+            let (taken, consumed) = self.handle.take_into(events, got, room - got);
+            got += taken;
+            if consumed > 0 {
+                self.in_flight.fetch_sub(consumed, Ordering::Release);
+            }
         }
         let consumed = self.handle.take_consumed();
         if consumed > 0 {
