@@ -195,10 +195,15 @@ def child_env(preload):
 
 
 def engines_used(stderr_text):
-    """{'uring': n, 'kernel': m} from libaio_rs's LIBAIO_RS_LOG=1 lines."""
+    """{'uring': n, 'kernel': m} from libaio_rs's LIBAIO_RS_LOG=1 lines, plus
+    'handed over': k for io_uring contexts the auto engine handed over to
+    kernel AIO at their first request (O_DIRECT with RESFD)."""
     counts = {}
     for m in re.finditer(r"^libaio_rs: io_setup .*?engine=(\w+)", stderr_text, re.M):
         counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    handed = len(re.findall(r"^libaio_rs: io_uring context handed over", stderr_text, re.M))
+    if handed:
+        counts["handed over"] = handed
     return counts
 
 
@@ -784,7 +789,7 @@ def sysbench_check(workdir, total, seconds, extra):
 # library missing from mariadbd's /proc/PID/maps) fails the check.
 
 # The default of --client-engines.
-CLIENT_ENGINES = ("auto", "kernel")
+CLIENT_ENGINES = ("auto", "uring", "kernel")
 ENGINE_NAMES = ("auto", "uring", "kernel", "system")
 
 
@@ -807,7 +812,9 @@ def engine_problems(engine, text):
         return [f"libaio_rs served contexts {used} without LD_PRELOAD"] if used else []
     if not used:
         return ["library not loaded: no LIBAIO_RS_LOG io_setup line"]
-    if engine != "auto" and set(used) != {engine}:
+    if engine == "uring" and "handed over" in used:
+        return [f"contexts handed over to kernel AIO under LIBAIO_RS_ENGINE=uring: {used}"]
+    if engine != "auto" and set(used) - {"handed over"} != {engine}:
         return [f"contexts served by {used}, not all by {engine}"]
     return []
 

@@ -416,11 +416,11 @@ fn setup(nr_events: c_int, ctxp: *mut usize) -> Result<usize> {
         }
         EngineChoice::Uring => {
             uring::probe().map_err(|(e, _)| e)?;
-            let (h, e) = UringEngine::setup(nr_events, ctxp)?;
+            let (h, e) = UringEngine::setup(nr_events, ctxp, false)?;
             (h, uring_arc(e, &mut fast), "LIBAIO_RS_ENGINE=uring".to_string())
         }
         EngineChoice::Auto => match uring::probe() {
-            Ok(()) => match UringEngine::setup(nr_events, ctxp) {
+            Ok(()) => match UringEngine::setup(nr_events, ctxp, true) {
                 Ok((h, e)) => (h, uring_arc(e, &mut fast), "io_uring available".to_string()),
                 // Argument errors are the caller's: kernel AIO gives the same.
                 Err(e) if e != Errno::ENOMEM && !is_uring_refusal(e) => return Err(e),

@@ -159,6 +159,12 @@ impl KernelEngine {
         Ok((ctx, KernelEngine { ctx, epoch: fork::current(), readers: AtomicUsize::new(0) }))
     }
 
+    /// The engine of a kernel context this process made whose id is `ctx`
+    /// (an io_uring context handed over to kernel AIO, see handover.rs).
+    pub fn adopt(ctx: usize) -> KernelEngine {
+        KernelEngine { ctx, epoch: fork::current(), readers: AtomicUsize::new(0) }
+    }
+
     fn ring_header(&self) -> Option<AioRingHeader> {
         if !fork::is_current(self.epoch) {
             // A forked child: the ring may or may not be mapped here (6.18

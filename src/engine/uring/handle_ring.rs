@@ -41,47 +41,49 @@ pub struct HandleRing {
     /// Head has moved past `seen_head` other than by io_getevents: the
     /// application consumes events from the ring itself.
     read_by_app: AtomicBool,
+    /// A kernel-AIO context's ring has replaced the mapping (handover.rs):
+    /// the kernel's io_destroy unmaps it, not this value's drop.
+    kernel_mapped: AtomicBool,
 }
 
 impl HandleRing {
     /// Maps a ring of `nr` events with the given magic.
     pub fn new(nr: u32, magic: u32) -> Result<HandleRing> {
         let len = (HEADER + 32 * nr as usize).div_ceil(4096) * 4096;
-        // SAFETY: a fresh anonymous mapping; no existing memory is affected.
-        let p = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(Errno(libc::ENOMEM));
-        }
-        let hdr = AioRingHeader {
-            id: 0,
-            nr,
-            head: 0,
-            tail: 0,
-            magic,
-            compat_features: 1,
-            incompat_features: 0,
-            header_length: HEADER as u32,
-        };
-        // SAFETY: the mapping is page-aligned, writable and at least one page long.
-        unsafe { (p as *mut AioRingHeader).write(hdr) };
+        let p = map_empty_ring(core::ptr::null_mut(), len, nr, magic, 0).ok_or(Errno(libc::ENOMEM))?;
         Ok(HandleRing {
-            addr: p as usize,
+            addr: p,
             len,
             nr,
             post_lock: Mutex::new(()),
             account: Mutex::new(()),
             seen_head: AtomicU32::new(0),
             read_by_app: AtomicBool::new(false),
+            kernel_mapped: AtomicBool::new(false),
         })
+    }
+
+    /// The mapping's length in bytes (whole pages).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// After a failed move of a kernel ring onto the handle: if the move
+    /// unmapped the handle's pages (mremap unmaps its target before it
+    /// moves), maps an empty ring there again. Nothing was posted in it.
+    pub fn restore_if_unmapped(&self) {
+        let magic = self.magic();
+        let _ = map_empty_ring(self.addr as *mut libc::c_void, self.len, self.nr, magic, libc::MAP_FIXED_NOREPLACE);
+    }
+
+    fn magic(&self) -> u32 {
+        // SAFETY: offset 16 of the mapping (magic), which only `new` writes.
+        unsafe { core::ptr::read_volatile((self.addr + 16) as *const u32) }
+    }
+
+    /// Records that a kernel context's ring now lies at the handle.
+    pub fn now_kernel_mapped(&self) {
+        self.kernel_mapped.store(true, Ordering::Release);
     }
 
     /// The handle: the ring's address.
@@ -215,8 +217,37 @@ impl HandleRing {
     }
 }
 
+/// An anonymous mapping of `len` bytes holding an empty ring's header, at
+/// `at` if `extra` says MAP_FIXED_NOREPLACE; None if it could not be made there.
+fn map_empty_ring(at: *mut libc::c_void, len: usize, nr: u32, magic: u32, extra: i32) -> Option<usize> {
+    // SAFETY: an anonymous mapping that replaces nothing (no MAP_FIXED;
+    // MAP_FIXED_NOREPLACE fails where anything is mapped).
+    let p = unsafe {
+        libc::mmap(at, len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra, -1, 0)
+    };
+    if p == libc::MAP_FAILED || (!at.is_null() && p != at) {
+        return None;
+    }
+    let hdr = AioRingHeader {
+        id: 0,
+        nr,
+        head: 0,
+        tail: 0,
+        magic,
+        compat_features: 1,
+        incompat_features: 0,
+        header_length: HEADER as u32,
+    };
+    // SAFETY: the mapping is page-aligned, writable and at least one page long.
+    unsafe { (p as *mut AioRingHeader).write(hdr) };
+    Some(p as usize)
+}
+
 impl Drop for HandleRing {
     fn drop(&mut self) {
+        if self.kernel_mapped.load(Ordering::Acquire) {
+            return;
+        }
         // SAFETY: unmapping exactly the mapping made in `new`, which nothing
         // else references once the engine is dropped.
         unsafe { libc::munmap(self.addr as *mut libc::c_void, self.len) };

@@ -39,7 +39,7 @@
 //! io_getevents polls the kernel-AIO route before it sleeps.
 
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex as StdMutex, OnceLock};
 
 use io_uring::types::{CancelBuilder, Fd, FsyncFlags};
@@ -48,12 +48,13 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::abi::{self, EventsOut, IoEvent, Iocb, IocbList, IocbPtr};
 use crate::engine::aio_route::AioRoute;
-use crate::engine::kernel::sys;
+use crate::engine::kernel::{sys, KernelEngine};
 use crate::engine::{Engine, Wait};
 use crate::errno::{Errno, Result};
 
 mod eventfd_pins;
 mod handle_ring;
+mod handover;
 mod mover;
 mod routes;
 mod spin;
@@ -61,6 +62,7 @@ mod sq_head;
 
 use eventfd_pins::EventfdPins;
 use handle_ring::HandleRing;
+use handover::{Settled, MODE_UNDECIDED, MODE_URING, UNDECIDED};
 use sq_head::SqHead;
 use routes::*;
 use spin::{PollerSlot, SpinPolicy};
@@ -428,6 +430,14 @@ pub struct UringEngine {
     /// io_getevents has looked for completions since the mover's last
     /// tick: the tick then leaves them to it.
     reaped: AtomicBool,
+    /// MODE_UNDECIDED until the first call settles it (handover.rs), then
+    /// MODE_URING or MODE_KERNEL for good; written under mode_lock.
+    mode: AtomicU8,
+    mode_lock: Mutex<()>,
+    /// The kernel-AIO context the handle now is, once handed over.
+    kernel: OnceLock<KernelEngine>,
+    /// The auto engine: the first request may hand the context over.
+    may_hand_over: bool,
 }
 
 /// Counts a thread inside a call (io_getevents, io_submit) for as long as it lives.
@@ -448,7 +458,9 @@ impl Drop for CountGuard<'_> {
 
 impl UringEngine {
     /// io_setup on io_uring. `ctxp` is written with the handle on success.
-    pub fn setup(nr_events: i32, ctxp: *mut usize) -> Result<(usize, UringEngine)> {
+    /// With `may_hand_over`, the first request may make the context a
+    /// kernel-AIO one (handover.rs).
+    pub fn setup(nr_events: i32, ctxp: *mut usize, may_hand_over: bool) -> Result<(usize, UringEngine)> {
         let cur = abi::read_user::<usize>(ctxp as usize).ok_or(Errno::EFAULT)?;
         if cur != 0 || nr_events == 0 {
             return Err(Errno(libc::EINVAL));
@@ -470,7 +482,8 @@ impl UringEngine {
         let engine = UringEngine {
             ring,
             epoch,
-            live_epoch: AtomicU64::new(epoch),
+            // Not live until settled, where the first request may decide.
+            live_epoch: AtomicU64::new(if may_hand_over { UNDECIDED } else { epoch }),
             ring_nr: ring_nr as usize,
             capacity,
             in_flight: AtomicUsize::new(0),
@@ -493,6 +506,10 @@ impl UringEngine {
             ring_reader: AtomicBool::new(false),
             pins: EventfdPins::new(),
             reaped: AtomicBool::new(false),
+            mode: AtomicU8::new(if may_hand_over { MODE_UNDECIDED } else { MODE_URING }),
+            mode_lock: Mutex::new(()),
+            kernel: OnceLock::new(),
+            may_hand_over,
             handle,
         };
         if !abi::write_user::<usize>(ctxp as usize, engine.handle.addr()) {
@@ -1595,7 +1612,7 @@ impl UringEngine {
     #[inline(always)]
     pub fn submit_uncounted(&self, iocbs: IocbList) -> i32 {
         if self.usable().is_err() {
-            return -libc::EINVAL;
+            return self.submit_not_live(iocbs);
         }
         let nr = iocbs.nr();
         // One iocb is within every context's ring_nr (at least 2).
@@ -1610,6 +1627,19 @@ impl UringEngine {
         match abi::keep_errno(|| self.submit_batch(iocbs, (nr as usize).min(self.ring_nr))) {
             Ok(n) => n as i32,
             Err(e) => -e.0,
+        }
+    }
+
+    /// io_submit on a context that is not live: not yet settled (this
+    /// request may hand it over), handed over, or unusable.
+    #[cold]
+    #[inline(never)]
+    fn submit_not_live(&self, iocbs: IocbList) -> i32 {
+        match self.settle(Some(iocbs)) {
+            Settled::Uring => self.submit_uncounted(iocbs),
+            // Raw syscalls: errno untouched.
+            Settled::Kernel(k) => k.submit(iocbs).map_or_else(|e| -e.0, |n| n as i32),
+            Settled::Refused => -libc::EINVAL,
         }
     }
 
@@ -1963,7 +1993,13 @@ impl Engine for UringEngine {
     fn get_events(&self, w: &Wait) -> Result<usize> {
         let timeout = w.timeout.read_ns()?;
         let _waiter = CountGuard::new(&self.waiters);
-        self.usable()?;
+        if self.usable().is_err() {
+            return match self.settle(None) {
+                Settled::Uring => self.get_events(w),
+                Settled::Kernel(k) => k.get_events(w),
+                Settled::Refused => Err(unusable()),
+            };
+        }
         if w.min_nr < 0 || w.nr < 0 || w.min_nr > w.nr {
             return Err(Errno(libc::EINVAL));
         }
@@ -2042,7 +2078,12 @@ impl Engine for UringEngine {
 
     fn nothing_ready(&self) -> Option<bool> {
         if !fork::is_current(self.live_epoch.load(Ordering::Acquire)) {
-            return None;
+            if let Some(k) = self.handed_over() {
+                return k.nothing_ready();
+            }
+            // Nothing was ever submitted to an undecided context.
+            let undecided = self.mode.load(Ordering::Acquire) == MODE_UNDECIDED;
+            return (undecided && !self.is_dead() && fork::is_current(self.epoch)).then_some(true);
         }
         if self.handle.pending(Ordering::Acquire) > 0 {
             return Some(false);
@@ -2074,7 +2115,13 @@ impl Engine for UringEngine {
 
     fn cancel(&self, iocb: IocbPtr, _result: EventsOut) -> Result<()> {
         let key = iocb.key().ok_or(Errno::EFAULT)?;
-        self.usable()?;
+        if self.usable().is_err() {
+            return match self.settle(None) {
+                Settled::Uring => self.cancel(iocb, _result),
+                Settled::Kernel(k) => k.cancel(iocb, _result),
+                Settled::Refused => Err(unusable()),
+            };
+        }
         if key != 0 {
             return Err(Errno(libc::EINVAL));
         }
@@ -2109,6 +2156,15 @@ impl Engine for UringEngine {
         // io_submit calls that got past their check finish first.
         while self.submitting.load(Ordering::SeqCst) > 0 {
             std::thread::yield_now();
+        }
+        // A handed-over context is the kernel's to destroy (which also
+        // unmaps the handle); settle's lock: no handover is half done.
+        let handed_over = {
+            let _settled = self.mode_lock.lock();
+            self.handed_over()
+        };
+        if let Some(k) = handed_over {
+            return k.destroy();
         }
         // The mover lets go of the context; completions still to come are
         // reaped (and announced) by the wait below.
