@@ -108,7 +108,9 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LIB = os.path.join(ROOT, "target", "release", "libaio_rs.so")
+# LIBAIO_RS_BENCH_LIB: another build of the library as contender B (to
+# compare two versions against the same anchors, one run each).
+LIB = os.environ.get("LIBAIO_RS_BENCH_LIB") or os.path.join(ROOT, "target", "release", "libaio_rs.so")
 OUT = os.path.join(ROOT, "target", "bench")
 SHM = "/dev/shm"
 MiB = 1 << 20
