@@ -14,23 +14,58 @@
 //! wakes a sleeper (armed by a sleeper while ring requests are pending), and
 //! the *wake* polls an eventfd that is always readable, so another thread's
 //! inline completion can wake a sleeper. Their events are filtered out.
+//!
+//! Teardown: the kernel's io_destroy waits for an RCU grace period even
+//! when nothing is in flight (35-40 ms here). A route with no request of
+//! the application's outstanding is therefore *retired* instead
+//! (`retire_or_destroy`): the application's io_destroy returns at once, and
+//! the process's mover makes the kernel's io_destroy right away, so that
+//! the grace period runs beside whatever the application does next (a
+//! process that exits still waits for it, as exit_aio would). Nothing of
+//! the application's can be touched meanwhile: none of its requests is
+//! left on the context.
 
+use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::abi::{IoEvent, IoSigset, Iocb};
 use crate::engine::kernel::{sys, AioRingHeader, AIO_RING_MAGIC};
 use crate::errno::{Errno, Result};
+use crate::fork;
 
 const IOCB_CMD_POLL: u16 = 5;
 /// Extra room in the private context for the bridge and wake polls.
 const POLL_SLACK: u32 = 64;
 /// At most this many wake polls unreaped at once (they fill ring slots).
 const MAX_WAKES: usize = 32;
+/// At most this many retired contexts wait at once (each holds its
+/// nr_events against fs.aio-max-nr until destroyed); beyond, io_destroy waits.
+const MAX_RETIRED: usize = 16;
+
+/// A private context left for the mover to destroy, with what its library
+/// polls point at.
+struct Retired {
+    ctx: usize,
+    bridge: *mut Iocb,
+    wake: *mut Iocb,
+    wake_fd: i32,
+    epoch: u64,
+}
+
+// SAFETY: the pointers are the library's own allocations, only freed by
+// whoever takes the entry out of RETIRED.
+unsafe impl Send for Retired {}
+
+static RETIRED: StdMutex<Vec<Retired>> = StdMutex::new(Vec::new());
+/// RETIRED's length, read without the lock.
+static RETIRED_COUNT: AtomicUsize = AtomicUsize::new(0);
 
 pub struct AioRoute {
     ctx: usize,
-    bridge: Box<Iocb>,
-    wake: Box<Iocb>,
+    /// The library's poll iocbs (Box::into_raw): freed on drop, or, once
+    /// retired, after the context's io_destroy.
+    bridge: *mut Iocb,
+    wake: *mut Iocb,
     wake_fd: i32,
     bridge_armed: AtomicBool,
     wakes: AtomicUsize,
@@ -41,7 +76,15 @@ pub struct AioRoute {
     destroyed: AtomicBool,
     /// Application requests on this route, submitted and not yet reaped.
     pub outstanding: AtomicUsize,
+    /// Handed to RETIRED: the drop frees nothing.
+    retired: AtomicBool,
 }
+
+// SAFETY: `bridge` and `wake` are owned by the route, written only before
+// it is shared, and only their addresses are used afterwards.
+unsafe impl Send for AioRoute {}
+// SAFETY: as above.
+unsafe impl Sync for AioRoute {}
 
 impl AioRoute {
     /// A private kernel-AIO context for `nr_events`, bridged to `ring_fd`.
@@ -59,7 +102,7 @@ impl AioRoute {
             return Err(Errno(-r as i32));
         }
         let poll = |fd: i32| {
-            Box::new(Iocb {
+            Box::into_raw(Box::new(Iocb {
                 aio_data: 0,
                 aio_key: 0,
                 aio_rw_flags: 0,
@@ -72,7 +115,7 @@ impl AioRoute {
                 aio_reserved2: 0,
                 aio_flags: 0,
                 aio_resfd: 0,
-            })
+            }))
         };
         Ok(AioRoute {
             ctx,
@@ -84,6 +127,7 @@ impl AioRoute {
             readers: AtomicUsize::new(0),
             destroyed: AtomicBool::new(false),
             outstanding: AtomicUsize::new(0),
+            retired: AtomicBool::new(false),
         })
     }
 
@@ -114,7 +158,7 @@ impl AioRoute {
         if h.magic != AIO_RING_MAGIC || h.nr == 0 || h.head >= h.nr || h.tail >= h.nr {
             return false;
         }
-        let own = [&raw const *self.bridge as u64, &raw const *self.wake as u64];
+        let own = [self.bridge as u64, self.wake as u64];
         let events = (self.ctx + core::mem::size_of::<AioRingHeader>()) as *const IoEvent;
         let mut i = h.head;
         while i != h.tail {
@@ -131,7 +175,7 @@ impl AioRoute {
     /// Makes a completion on the io_uring ring wake a sleeper here.
     pub fn arm_bridge(&self) {
         if !self.bridge_armed.swap(true, Ordering::AcqRel) {
-            let mut p = (&raw const *self.bridge).cast_mut();
+            let mut p = self.bridge;
             if sys::io_submit(self.ctx, 1, &raw mut p) != 1 {
                 self.bridge_armed.store(false, Ordering::Release);
             }
@@ -140,8 +184,12 @@ impl AioRoute {
 
     /// Wakes a thread asleep in `reap`.
     pub fn wake(&self) {
+        // After io_destroy the id may be anyone's new context.
+        if self.destroyed.load(Ordering::SeqCst) {
+            return;
+        }
         if self.wakes.fetch_add(1, Ordering::AcqRel) < MAX_WAKES {
-            let mut p = (&raw const *self.wake).cast_mut();
+            let mut p = self.wake;
             if sys::io_submit(self.ctx, 1, &raw mut p) == 1 {
                 return;
             }
@@ -175,7 +223,7 @@ impl AioRoute {
         }
         // SAFETY: the kernel wrote the first r (<= n) events of `out`.
         let got = unsafe { core::slice::from_raw_parts_mut(out, r as usize) };
-        let (bridge, wake) = (&raw const *self.bridge as u64, &raw const *self.wake as u64);
+        let (bridge, wake) = (self.bridge as u64, self.wake as u64);
         // Usually none of the library's own events is there: one look each.
         let Some(first) = got.iter().position(|ev| ev.obj == bridge || ev.obj == wake) else {
             self.outstanding.fetch_sub(got.len(), Ordering::AcqRel);
@@ -200,20 +248,86 @@ impl AioRoute {
     /// io_destroy of the private context: returns once the kernel is done
     /// with every request on it; threads asleep in `reap` get -EINVAL.
     pub fn destroy(&self) {
-        if self.destroyed.swap(true, Ordering::SeqCst) {
+        if self.stop_readers() {
+            sys::io_destroy(self.ctx);
+        }
+    }
+
+    /// `destroy` without waiting for the kernel where nothing of the
+    /// application's is on the context (see the module comment). Called
+    /// last in the engine's io_destroy, when no thread waits here.
+    pub fn retire_or_destroy(&self) {
+        let mut list = RETIRED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.outstanding.load(Ordering::SeqCst) > 0 || list.len() >= MAX_RETIRED {
+            drop(list);
+            return self.destroy();
+        }
+        if !self.stop_readers() {
             return;
+        }
+        self.retired.store(true, Ordering::SeqCst);
+        list.push(Retired {
+            ctx: self.ctx,
+            bridge: self.bridge,
+            wake: self.wake,
+            wake_fd: self.wake_fd,
+            epoch: fork::current(),
+        });
+        RETIRED_COUNT.store(list.len(), Ordering::SeqCst);
+    }
+
+    /// Marks the route destroyed and waits for `ready`'s readers; false if
+    /// it already was.
+    fn stop_readers(&self) -> bool {
+        if self.destroyed.swap(true, Ordering::SeqCst) {
+            return false;
         }
         while self.readers.load(Ordering::SeqCst) > 0 {
             std::thread::yield_now();
         }
-        sys::io_destroy(self.ctx);
+        true
     }
 }
 
 impl Drop for AioRoute {
     fn drop(&mut self) {
+        if self.retired.load(Ordering::SeqCst) {
+            return;
+        }
         self.destroy();
-        // SAFETY: closing the eventfd this route owns; the context is destroyed.
-        unsafe { libc::close(self.wake_fd) };
+        free_polls(self.bridge, self.wake, self.wake_fd);
+    }
+}
+
+fn free_polls(bridge: *mut Iocb, wake: *mut Iocb, wake_fd: i32) {
+    // SAFETY: both came from Box::into_raw in `new` and are freed once,
+    // after their context's io_destroy (or in a forked child, where the
+    // parent's context is not this process's); the eventfd is the route's.
+    unsafe {
+        drop(Box::from_raw(bridge));
+        drop(Box::from_raw(wake));
+        libc::close(wake_fd);
+    }
+}
+
+/// Whether retired contexts wait for `destroy_retired`.
+pub fn retired_pending() -> bool {
+    RETIRED_COUNT.load(Ordering::Acquire) > 0
+}
+
+/// io_destroy of the retired contexts (a forked child only forgets its
+/// parent's): the mover's work, which may wait out a grace period here.
+pub fn destroy_retired() {
+    let due = {
+        let mut list = RETIRED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        RETIRED_COUNT.store(0, Ordering::SeqCst);
+        core::mem::take(&mut *list)
+    };
+    let epoch = fork::current();
+    for r in due {
+        if r.epoch == epoch {
+            sys::io_destroy(r.ctx);
+        }
+        free_polls(r.bridge, r.wake, r.wake_fd);
     }
 }

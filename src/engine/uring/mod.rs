@@ -107,6 +107,9 @@ const SQ_THREAD_IDLE_MS: u32 = 10;
 /// The most entries of one ring a submission thread serving several rings
 /// takes per pass (the kernel's IORING_SQPOLL_CAP_ENTRIES_VALUE).
 const SQPOLL_BATCH: usize = 8;
+/// O_DIRECT requests of a context that go to the ring before its
+/// kernel-AIO route is made (see `aio_route_when_due`).
+const KERNEL_ROUTE_AFTER: u32 = 64;
 /// Looks at the submission queue `wait_taken` makes before it yields.
 const TAKEN_SPINS: u32 = 200;
 
@@ -126,8 +129,24 @@ struct Anchor {
 
 /// What the first io_setup learned: whether io_uring is usable here, and why not.
 static PROBE: OnceLock<core::result::Result<(), (Errno, String)>> = OnceLock::new();
-/// The ring whose submission thread every other ring attaches to (per process).
-static ANCHOR: StdMutex<Option<Anchor>> = StdMutex::new(None);
+/// Set when the kernel refused a ring with a submission thread (the probe's
+/// ring has none, see `probe_once`): later io_setups fall back at once.
+static SQPOLL_REFUSED: OnceLock<(Errno, String)> = OnceLock::new();
+
+/// The process's submission thread, as the rings to attach new ones to.
+struct SqThread {
+    /// A small ring of the library's own attached to the thread, so that
+    /// the thread outlives the application's contexts.
+    anchor: Option<Anchor>,
+    /// Until the anchor exists: (epoch, ring fd) of the context whose ring
+    /// started the thread. The anchor is attached to it at the next ring:
+    /// attaching parks the thread, which right after its creation waits
+    /// for its first time slice (1-5 ms here), and a short-lived process's
+    /// one io_setup should not pay that.
+    first: Option<(u64, i32)>,
+}
+
+static SQ_THREAD: StdMutex<SqThread> = StdMutex::new(SqThread { anchor: None, first: None });
 
 fn io_err(e: std::io::Error) -> Errno {
     Errno(e.raw_os_error().unwrap_or(libc::EIO))
@@ -135,6 +154,9 @@ fn io_err(e: std::io::Error) -> Errno {
 
 /// Checks once that io_uring offers what the engine needs.
 pub fn probe() -> core::result::Result<(), (Errno, String)> {
+    if let Some(refused) = SQPOLL_REFUSED.get() {
+        return Err(refused.clone());
+    }
     PROBE
         .get_or_init(|| {
             on_own_thread(probe_once)
@@ -164,11 +186,14 @@ fn on_own_thread<T: Send>(f: impl FnOnce() -> T + Send) -> Option<T> {
     })
 }
 
+/// Whether io_uring offers what the engine needs, on a ring without a
+/// submission thread (dropping one with a thread would wait for the new
+/// thread to run; the first context's ring makes the real one, and a
+/// refusal there makes the process fall back, see `SQPOLL_REFUSED`).
 fn probe_once() -> core::result::Result<(), (Errno, String)> {
     let ring = IoUring::builder()
-        .setup_sqpoll(SQ_THREAD_IDLE_MS)
         .build(8)
-        .map_err(|e| (io_err(e), "io_uring_setup with a submission thread refused".to_string()))?;
+        .map_err(|e| (io_err(e), "io_uring_setup refused".to_string()))?;
     let p = ring.params();
     let needed = [
         (p.is_feature_nodrop(), "FEAT_NODROP"),
@@ -198,8 +223,8 @@ fn probe_once() -> core::result::Result<(), (Errno, String)> {
             return Err((Errno::ENOSYS, format!("io_uring lacks IORING_OP_{name}")));
         }
     }
-    // A round trip through io_uring_enter: a seccomp profile may allow setup
-    // and still refuse enter.
+    // io_uring_enter itself, with a NOP's round trip: a seccomp profile
+    // may allow setup and still refuse enter.
     // SAFETY: a NOP carries no buffer; the queue is ours alone here.
     unsafe {
         let mut sq = ring.submission_shared();
@@ -212,38 +237,55 @@ fn probe_once() -> core::result::Result<(), (Errno, String)> {
     if got != Some(7) {
         return Err((Errno::ENOSYS, "io_uring NOP round trip failed".to_string()));
     }
-    *ANCHOR.lock().unwrap_or_else(|e| e.into_inner()) =
-        Some(Anchor { epoch: fork::current(), ring });
     Ok(())
 }
 
-/// Builds a ring attached to this process's shared submission thread.
+/// Builds a ring on this process's shared submission thread (starting the
+/// thread with the first ring; see `SqThread`).
 fn build_ring(sq_entries: u32, cq_entries: u32) -> Result<IoUring> {
-    let mut anchor = ANCHOR.lock().unwrap_or_else(|e| e.into_inner());
+    use std::os::fd::AsRawFd;
+    let mut sqt = SQ_THREAD.lock().unwrap_or_else(|e| e.into_inner());
     let epoch = fork::current();
-    if anchor.as_ref().is_some_and(|a| a.epoch != epoch) {
-        // A forked child: the parent's submission thread is not ours.
-        *anchor = None;
+    // A forked child: the parent's submission thread is not ours.
+    if sqt.anchor.as_ref().is_some_and(|a| a.epoch != epoch) {
+        sqt.anchor = None;
+    }
+    if sqt.first.is_some_and(|(e, _)| e != epoch) {
+        sqt.first = None;
+    }
+    if sqt.anchor.is_none() {
+        if let Some((_, fd)) = sqt.first {
+            // The thread has run since: attaching parks it at once.
+            let small = IoUring::builder().setup_sqpoll(SQ_THREAD_IDLE_MS).setup_attach_wq(fd).build(1).map_err(io_err)?;
+            sqt.anchor = Some(Anchor { epoch, ring: small });
+            sqt.first = None;
+        }
     }
     let mut b = IoUring::builder();
     b.setup_sqpoll(SQ_THREAD_IDLE_MS).setup_cqsize(cq_entries).setup_clamp();
-    if let Some(a) = anchor.as_ref() {
-        use std::os::fd::AsRawFd;
+    if let Some(a) = sqt.anchor.as_ref() {
         b.setup_attach_wq(a.ring.as_raw_fd());
     }
-    let ring = b.build(sq_entries).map_err(io_err)?;
-    if anchor.is_none() {
-        // This ring's thread becomes the shared one; keep a small ring of our
-        // own as the anchor so it outlives the application's contexts.
-        use std::os::fd::AsRawFd;
-        let small = IoUring::builder()
-            .setup_sqpoll(SQ_THREAD_IDLE_MS)
-            .setup_attach_wq(ring.as_raw_fd())
-            .build(1)
-            .map_err(io_err)?;
-        *anchor = Some(Anchor { epoch, ring: small });
+    let ring = b.build(sq_entries).map_err(|e| {
+        let e = io_err(e);
+        if sqt.anchor.is_none() && matches!(e.0, libc::EPERM | libc::EACCES) {
+            let _ = SQPOLL_REFUSED.set((e, format!("io_uring_setup with a submission thread refused (errno {})", e.0)));
+        }
+        e
+    })?;
+    if sqt.anchor.is_none() {
+        sqt.first = Some((epoch, ring.as_raw_fd()));
     }
     Ok(ring)
+}
+
+/// Called before a context's ring is closed: a ring that started the
+/// submission thread is no longer there to attach the anchor to.
+fn forget_ring(fd: i32) {
+    let mut sqt = SQ_THREAD.lock().unwrap_or_else(|e| e.into_inner());
+    if sqt.first.is_some_and(|(e, f)| f == fd && e == fork::current()) {
+        sqt.first = None;
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -438,6 +480,9 @@ pub struct UringEngine {
     kernel: OnceLock<KernelEngine>,
     /// The auto engine: the first request may hand the context over.
     may_hand_over: bool,
+    /// Requests that could have taken the kernel-AIO route before it was
+    /// made (see `aio_route_when_due`).
+    direct_before_route: AtomicU32,
 }
 
 /// Counts a thread inside a call (io_getevents, io_submit) for as long as it lives.
@@ -510,6 +555,7 @@ impl UringEngine {
             mode_lock: Mutex::new(()),
             kernel: OnceLock::new(),
             may_hand_over,
+            direct_before_route: AtomicU32::new(0),
             handle,
         };
         if !abi::write_user::<usize>(ctxp as usize, engine.handle.addr()) {
@@ -914,6 +960,22 @@ impl UringEngine {
             },
             r => r,
         }
+    }
+
+    /// The kernel-AIO route for a request that may take it: None, and the
+    /// request goes to the ring, for the context's first
+    /// KERNEL_ROUTE_AFTER such requests. A kernel-AIO context costs the
+    /// process an RCU grace period (35-40 ms here) at its io_destroy or at
+    /// exit, which a tool that reads a few blocks and exits would pay
+    /// many times over what the route saves it.
+    fn aio_route_when_due(&self) -> Option<&AioRoute> {
+        if let Some(route) = self.aio.get() {
+            return route.as_ref();
+        }
+        if self.direct_before_route.fetch_add(1, Ordering::Relaxed) < KERNEL_ROUTE_AFTER {
+            return None;
+        }
+        self.aio_route()
     }
 
     /// The kernel-AIO route, made on first use.
@@ -1866,7 +1928,7 @@ impl UringEngine {
             let route = Self::iocb_route(&cb, &mut fds);
             // A RESFD request goes to the ring: the kernel-AIO route's
             // context would signal the eventfd before the event is in the handle.
-            let kernel = route == ROUTE_KERNEL && !self.kernel_route_refused(&cb) && self.aio_route().is_some();
+            let kernel = route == ROUTE_KERNEL && !self.kernel_route_refused(&cb) && self.aio_route_when_due().is_some();
             if kernel && self.reserve() {
                 run.get_or_insert(i);
                 i += 1;
@@ -1978,6 +2040,14 @@ struct GetEventsArg {
 struct KernelTimespec {
     tv_sec: i64,
     tv_nsec: i64,
+}
+
+impl Drop for UringEngine {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // Before the ring's descriptor closes with the fields.
+        forget_ring(self.ring.as_raw_fd());
+    }
 }
 
 impl Engine for UringEngine {
@@ -2171,9 +2241,11 @@ impl Engine for UringEngine {
         if let Some(&fd) = self.notify.get() {
             mover::unregister(fd, self);
         }
-        // The kernel-AIO route's io_destroy waits for its requests and
-        // wakes its sleepers (-EINVAL).
-        if let Some(Some(aio)) = self.aio.get() {
+        // With requests of the application's on the kernel-AIO route, its
+        // io_destroy waits for them and wakes its sleepers (-EINVAL); with
+        // none, it is retired at the end instead (aio_route.rs).
+        let aio = self.aio.get().and_then(Option::as_ref);
+        if let Some(aio) = aio.filter(|a| a.outstanding.load(Ordering::SeqCst) > 0) {
             aio.destroy();
         }
         // Kernel AIO cancels its polls and waits for everything else; events
@@ -2206,7 +2278,18 @@ impl Engine for UringEngine {
         // that was just about to go to sleep.
         while self.waiters.load(Ordering::Acquire) > 0 {
             self.wake_waiters();
+            if let Some(aio) = aio {
+                aio.wake();
+            }
             std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // Nobody waits on the route any more (a later call finds the
+        // context dead before it would sleep).
+        if let Some(aio) = aio {
+            aio.retire_or_destroy();
+            if crate::engine::aio_route::retired_pending() {
+                mover::wake();
+            }
         }
         Ok(())
     }

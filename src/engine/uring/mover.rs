@@ -22,6 +22,9 @@
 //!   found in the first place. With nothing outstanding anywhere the thread
 //!   sleeps until a submit wakes it (`IDLE`), so an idle process uses no CPU.
 //!
+//! It also destroys the private kernel-AIO contexts that io_destroy retired
+//! (aio_route.rs), so that the kernel's grace period is not the caller's.
+//!
 //! The thread starts at the first request of the process that goes to the
 //! ring or to kernel AIO, never at io_setup: a tool that only opens a
 //! context pays nothing for it. It blocks every signal, so it never runs the
@@ -33,6 +36,7 @@ use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::UringEngine;
+use crate::engine::aio_route;
 use crate::errno::{Errno, Result};
 use crate::fork;
 
@@ -205,7 +209,7 @@ fn run(epfd: i32, wakefd: i32) {
             // Announce the sleep, then look once more: a submit after this
             // look finds IDLE set and wakes the thread.
             IDLE.store(true, Ordering::SeqCst);
-            if tick_all() {
+            if tick_all() || aio_route::retired_pending() {
                 IDLE.store(false, Ordering::SeqCst);
             } else {
                 timeout = -1;
@@ -227,6 +231,9 @@ fn run(epfd: i32, wakefd: i32) {
                 unsafe { libc::read(fd, (&raw mut count).cast(), 8) };
                 e.move_to_handle();
             });
+        }
+        if aio_route::retired_pending() {
+            aio_route::destroy_retired();
         }
         // Wake-ups of ring readers can come at every completion; the
         // contexts are looked at once per tick all the same.
