@@ -255,15 +255,17 @@ impl AioRoute {
 
     /// `destroy` without waiting for the kernel where nothing of the
     /// application's is on the context (see the module comment). Called
-    /// last in the engine's io_destroy, when no thread waits here.
-    pub fn retire_or_destroy(&self) {
+    /// last in the engine's io_destroy, when no thread waits here. Returns
+    /// whether the context waits for `destroy_retired`.
+    pub fn retire_or_destroy(&self) -> bool {
         let mut list = RETIRED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.outstanding.load(Ordering::SeqCst) > 0 || list.len() >= MAX_RETIRED {
             drop(list);
-            return self.destroy();
+            self.destroy();
+            return false;
         }
         if !self.stop_readers() {
-            return;
+            return false;
         }
         self.retired.store(true, Ordering::SeqCst);
         list.push(Retired {
@@ -274,6 +276,7 @@ impl AioRoute {
             epoch: fork::current(),
         });
         RETIRED_COUNT.store(list.len(), Ordering::SeqCst);
+        true
     }
 
     /// Marks the route destroyed and waits for `ready`'s readers; false if

@@ -44,6 +44,8 @@ pub struct HandleRing {
     /// A kernel-AIO context's ring has replaced the mapping (handover.rs):
     /// the kernel's io_destroy unmaps it, not this value's drop.
     kernel_mapped: AtomicBool,
+    /// The header's magic, for `restore_if_unmapped`.
+    magic: u32,
 }
 
 impl HandleRing {
@@ -60,6 +62,7 @@ impl HandleRing {
             seen_head: AtomicU32::new(0),
             read_by_app: AtomicBool::new(false),
             kernel_mapped: AtomicBool::new(false),
+            magic,
         })
     }
 
@@ -71,14 +74,9 @@ impl HandleRing {
     /// After a failed move of a kernel ring onto the handle: if the move
     /// unmapped the handle's pages (mremap unmaps its target before it
     /// moves), maps an empty ring there again. Nothing was posted in it.
+    /// (The magic comes from the field: the pages may be gone.)
     pub fn restore_if_unmapped(&self) {
-        let magic = self.magic();
-        let _ = map_empty_ring(self.addr as *mut libc::c_void, self.len, self.nr, magic, libc::MAP_FIXED_NOREPLACE);
-    }
-
-    fn magic(&self) -> u32 {
-        // SAFETY: offset 16 of the mapping (magic), which only `new` writes.
-        unsafe { core::ptr::read_volatile((self.addr + 16) as *const u32) }
+        let _ = map_empty_ring(self.addr as *mut libc::c_void, self.len, self.nr, self.magic, libc::MAP_FIXED_NOREPLACE);
     }
 
     /// Records that a kernel context's ring now lies at the handle.

@@ -2285,11 +2285,8 @@ impl Engine for UringEngine {
         }
         // Nobody waits on the route any more (a later call finds the
         // context dead before it would sleep).
-        if let Some(aio) = aio {
-            aio.retire_or_destroy();
-            if crate::engine::aio_route::retired_pending() {
-                mover::wake();
-            }
+        if aio.is_some_and(AioRoute::retire_or_destroy) {
+            mover::wake();
         }
         Ok(())
     }
