@@ -1,4 +1,6 @@
-//! The one error currency inside the library: a positive errno value.
+//! The one error currency inside the library: a positive errno value; and
+//! `keep_errno`, which leaves the caller's errno as it was found. Imports
+//! nothing of the crate.
 //!
 //! Every exported function turns `Err(Errno(e))` into the C return `-e` in one
 //! place (`abi::ret`), the way libaio does: never -1, never a write to `errno`.
@@ -20,4 +22,19 @@ impl Errno {
     pub fn from_ret(ret: i64) -> Result<i64> {
         if ret < 0 { Err(Errno(-ret as i32)) } else { Ok(ret) }
     }
+}
+
+/// Runs `f` and puts the caller's `errno` back afterwards: libaio's calls
+/// never change errno, while the syscalls underneath do.
+#[inline(always)]
+pub fn keep_errno<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: __errno_location returns the calling thread's errno cell, valid
+    // for the thread's lifetime.
+    let cell = unsafe { libc::__errno_location() };
+    // SAFETY: as above; a plain int read and write of our own thread's errno.
+    let saved = unsafe { *cell };
+    let r = f();
+    // SAFETY: as above.
+    unsafe { *cell = saved };
+    r
 }

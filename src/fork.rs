@@ -74,7 +74,7 @@ pub fn is_current(epoch: u64) -> bool {
 fn is_current_slow(epoch: u64) -> bool {
     // The first call maps the cell (libc's mmap and madvise); io_submit's
     // fast path relies on this check leaving errno alone.
-    crate::abi::keep_errno(|| current() == epoch)
+    crate::errno::keep_errno(|| current() == epoch)
 }
 
 /// The epoch of the calling process: equal values mean "same process".

@@ -11,3 +11,5 @@ mod config;
 mod engine;
 mod errno;
 mod fork;
+mod kernel_abi;
+mod user_mem;

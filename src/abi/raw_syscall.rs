@@ -14,9 +14,10 @@
 
 use core::ffi::c_long;
 
-use super::{EventsOut, IocbList, IocbPtr, SigmaskPtr, TimeoutPtr, ctx_table, read_user};
+use super::ctx_table;
 use crate::engine::Wait;
-use crate::engine::kernel::sys;
+use crate::kernel_abi::{sys, IoEvent, Iocb};
+use crate::user_mem::{read_user, EventsOut, IocbList, IocbPtr, SigmaskPtr, TimeoutPtr};
 use crate::errno::{Errno, Result};
 
 /// io_pgetevents' sixth argument: `struct __aio_sigset`.
@@ -67,9 +68,9 @@ fn library_io(nr: c_long, a: [usize; 6]) -> Option<i64> {
         }
         let Some(engine) = ctx_table::lookup(ctx) else { return Ok(None) };
         let r = match nr {
-            libc::SYS_io_submit => engine.submit(IocbList { ptr: a[2] as *mut *mut super::Iocb, nr: a[1] as i64 }),
+            libc::SYS_io_submit => engine.submit(IocbList::new(a[2] as *mut *mut Iocb, a[1] as i64)),
             libc::SYS_io_cancel => {
-                engine.cancel(IocbPtr(a[1] as *mut super::Iocb), EventsOut(a[2] as *mut super::IoEvent)).map(|()| 0)
+                engine.cancel(IocbPtr::new(a[1] as *mut Iocb), EventsOut::new(a[2] as *mut IoEvent)).map(|()| 0)
             }
             _ => wait_of(nr, a).and_then(|w| engine.get_events(&w)),
         };
@@ -96,15 +97,15 @@ fn wait_of(nr: c_long, a: [usize; 6]) -> Result<Wait> {
                 s.sigmask
             }
         };
-        Some(SigmaskPtr(mask as *const libc::sigset_t))
+        Some(SigmaskPtr::new(mask as *const libc::sigset_t))
     } else {
         None
     };
     Ok(Wait {
         min_nr: a[1] as i64,
         nr: a[2] as i64,
-        events: EventsOut(a[3] as *mut super::IoEvent),
-        timeout: TimeoutPtr(a[4] as *const libc::timespec),
+        events: EventsOut::new(a[3] as *mut IoEvent),
+        timeout: TimeoutPtr::new(a[4] as *const libc::timespec),
         sigmask,
     })
 }

@@ -28,12 +28,10 @@
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::abi::{IoEvent, IoSigset, Iocb};
-use crate::engine::kernel::{sys, AioRingHeader, AIO_RING_MAGIC};
+use crate::kernel_abi::{sys, AioRingHeader, IoEvent, IoSigset, Iocb, AIO_RING_MAGIC, IOCB_CMD_POLL};
 use crate::errno::{Errno, Result};
 use crate::fork;
 
-const IOCB_CMD_POLL: u16 = 5;
 /// Extra room in the private context for the bridge and wake polls.
 const POLL_SLACK: u32 = 64;
 /// At most this many wake polls unreaped at once (they fill ring slots).

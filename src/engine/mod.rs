@@ -10,7 +10,7 @@ pub mod aio_route;
 pub mod kernel;
 pub mod uring;
 
-use crate::abi::{EventsOut, IocbList, IocbPtr, SigmaskPtr, TimeoutPtr};
+use crate::user_mem::{EventsOut, IocbList, IocbPtr, SigmaskPtr, TimeoutPtr};
 use crate::errno::Result;
 
 /// The arguments of io_getevents / io_pgetevents, as the caller gave them.

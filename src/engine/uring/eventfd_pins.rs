@@ -95,7 +95,7 @@ fn same_file(pid: i32, a: i32, b: i32) -> bool {
     // SAFETY: kcmp only compares the two descriptors' files; no memory is
     // involved. It may be refused (seccomp, no CONFIG_KCMP): then "no".
     let r = unsafe {
-        crate::engine::kernel::sys::raw6(libc::SYS_kcmp, pid as usize, pid as usize, KCMP_FILE, a as usize, b as usize, 0)
+        crate::kernel_abi::sys::raw6(libc::SYS_kcmp, pid as usize, pid as usize, KCMP_FILE, a as usize, b as usize, 0)
     };
     r == 0
 }

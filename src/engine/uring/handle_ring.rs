@@ -20,8 +20,8 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::abi::{EventsOut, IoEvent};
-use crate::engine::kernel::AioRingHeader;
+use crate::kernel_abi::{AioRingHeader, IoEvent};
+use crate::user_mem::EventsOut;
 use crate::errno::{Errno, Result};
 
 const HEADER: usize = core::mem::size_of::<AioRingHeader>();

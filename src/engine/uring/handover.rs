@@ -25,11 +25,12 @@
 
 use core::sync::atomic::Ordering;
 
-use crate::abi::{IocbList, Iocb};
-use crate::engine::kernel::{sys, AioRingHeader, KernelEngine};
+use crate::engine::kernel::KernelEngine;
+use crate::kernel_abi::{sys, AioRingHeader, Iocb, IOCB_CMD_PREAD, IOCB_CMD_PREADV, IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, IOCB_FLAG_RESFD};
+use crate::user_mem::IocbList;
 use crate::fork;
 
-use super::{UringEngine, IOCB_CMD_PREAD, IOCB_CMD_PREADV, IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, IOCB_FLAG_RESFD};
+use super::UringEngine;
 use super::routes::ROUTE_KERNEL;
 
 /// `live_epoch` of a context whose mode is not decided yet: no process's
@@ -112,7 +113,7 @@ impl UringEngine {
     /// handle (the handle's own pages are replaced), or None, with nothing
     /// changed, if the kernel refused any step.
     fn kernel_context(&self) -> Option<KernelEngine> {
-        crate::abi::keep_errno(|| {
+        crate::errno::keep_errno(|| {
             let mut ctx = 0usize;
             if sys::io_setup(self.nr_events, &raw mut ctx) < 0 {
                 return None;

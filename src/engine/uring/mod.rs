@@ -46,9 +46,11 @@ use io_uring::types::{CancelBuilder, Fd, FsyncFlags};
 use io_uring::{EnterFlags, IoUring, Probe, opcode, squeue};
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::abi::{self, EventsOut, IoEvent, Iocb, IocbList, IocbPtr};
 use crate::engine::aio_route::AioRoute;
-use crate::engine::kernel::{sys, KernelEngine};
+use crate::engine::kernel::KernelEngine;
+use crate::errno::keep_errno;
+use crate::kernel_abi::*;
+use crate::user_mem::{self, EventsOut, IocbList, IocbPtr};
 use crate::engine::{Engine, Wait};
 use crate::errno::{Errno, Result};
 
@@ -72,28 +74,7 @@ use crate::fork;
 /// handle is a live completion ring (handle_ring.rs, mover.rs); programs
 /// that reap from the ring when the magic matches (fio's userspace_reap,
 /// SPDK) then save their io_getevents calls, as under kernel AIO.
-pub const URING_RING_MAGIC: u32 = crate::engine::kernel::AIO_RING_MAGIC;
-
-/// Kernel AIO limits mirrored here.
-const MAX_RW_COUNT: u64 = 0x7fff_f000;
-const UIO_MAXIOV: u64 = 1024;
-const IOCB_FLAG_RESFD: u32 = 1 << 0;
-const IOCB_FLAG_IOPRIO: u32 = 1 << 1;
-const RWF_HIPRI: u32 = 0x01;
-const RWF_NOWAIT: u32 = 0x08;
-const RWF_ATOMIC: u32 = 0x40;
-/// RWF_HIPRI | DSYNC | SYNC | NOWAIT | APPEND | NOAPPEND | ATOMIC | DONTCACHE
-/// | NOSIGNAL: the bits Linux 6.18 accepts (0x100 was checked with preadv2
-/// and pwritev2 on ext4; 0x200 and up are refused with -EOPNOTSUPP).
-const RWF_SUPPORTED: u32 = 0x1ff;
-
-const IOCB_CMD_PREAD: u16 = 0;
-const IOCB_CMD_PWRITE: u16 = 1;
-const IOCB_CMD_FSYNC: u16 = 2;
-const IOCB_CMD_FDSYNC: u16 = 3;
-const IOCB_CMD_POLL: u16 = 5;
-const IOCB_CMD_PREADV: u16 = 7;
-const IOCB_CMD_PWRITEV: u16 = 8;
+pub const URING_RING_MAGIC: u32 = AIO_RING_MAGIC;
 
 /// user_data tags (top byte); the low 32 bits carry the slot index.
 const UD_IO: u64 = 0;
@@ -506,7 +487,7 @@ impl UringEngine {
     /// With `may_hand_over`, the first request may make the context a
     /// kernel-AIO one (handover.rs).
     pub fn setup(nr_events: i32, ctxp: *mut usize, may_hand_over: bool) -> Result<(usize, UringEngine)> {
-        let cur = abi::read_user::<usize>(ctxp as usize).ok_or(Errno::EFAULT)?;
+        let cur = user_mem::read_user::<usize>(ctxp as usize).ok_or(Errno::EFAULT)?;
         if cur != 0 || nr_events == 0 {
             return Err(Errno(libc::EINVAL));
         }
@@ -558,7 +539,7 @@ impl UringEngine {
             direct_before_route: AtomicU32::new(0),
             handle,
         };
-        if !abi::write_user::<usize>(ctxp as usize, engine.handle.addr()) {
+        if !user_mem::write_user::<usize>(ctxp as usize, engine.handle.addr()) {
             return Err(Errno::EFAULT);
         }
         Ok((engine.handle.addr(), engine))
@@ -872,7 +853,7 @@ impl UringEngine {
     #[cold]
     #[inline(never)]
     fn reserve_after_reclaim(&self) -> bool {
-        abi::keep_errno(|| {
+        keep_errno(|| {
             let consumed = self.handle.take_consumed();
             if consumed > 0 {
                 self.in_flight.fetch_sub(consumed, Ordering::Release);
@@ -903,7 +884,7 @@ impl UringEngine {
     #[cold]
     #[inline(never)]
     fn nudge_mover_slow(&self) {
-        abi::keep_errno(|| {
+        keep_errno(|| {
             if self.watched_by_mover() {
                 mover::wake();
             }
@@ -1122,13 +1103,13 @@ impl UringEngine {
     fn fast_inline_vectored(&self, p: IocbPtr, cb: &Iocb, write: bool) -> bool {
         let mut iov = [libc::iovec { iov_base: core::ptr::null_mut(), iov_len: 0 }; FAST_IOVECS];
         let n = cb.aio_nbytes as usize;
-        if n == 0 || n > FAST_IOVECS || !abi::copy_iovecs(cb.aio_buf, &mut iov[..n]) {
+        if n == 0 || n > FAST_IOVECS || !user_mem::copy_iovecs(cb.aio_buf, &mut iov[..n]) {
             return false;
         }
         let mut total = 0u64;
         for v in &iov[..n] {
             total += v.iov_len as u64;
-            if !abi::access_ok(v.iov_base as u64, v.iov_len as u64) || total > MAX_RW_COUNT {
+            if !user_mem::access_ok(v.iov_base as u64, v.iov_len as u64) || total > MAX_RW_COUNT {
                 return false;
             }
         }
@@ -1194,7 +1175,7 @@ impl UringEngine {
     #[inline(never)]
     fn wake_sleepers_now(&self) {
         // io_submit's fast paths call this without an errno save of their own.
-        abi::keep_errno(|| match self.aio.get() {
+        keep_errno(|| match self.aio.get() {
             Some(Some(aio)) => aio.wake(),
             _ => self.wake_waiters(),
         })
@@ -1325,7 +1306,7 @@ impl UringEngine {
                         return Err(einval);
                     }
                     let iov = &mut slab.slots[idx as usize].iov;
-                    abi::read_iovecs(cb.aio_buf, cb.aio_nbytes as usize, iov)?;
+                    user_mem::read_iovecs(cb.aio_buf, cb.aio_nbytes as usize, iov)?;
                     // The copy refuses a negative length in any segment
                     // before a buffer is looked at.
                     if iov.iter().any(|v| (v.iov_len as isize) < 0) {
@@ -1333,7 +1314,7 @@ impl UringEngine {
                     }
                     let mut total = 0u64;
                     for v in iov.iter_mut() {
-                        if !abi::access_ok(v.iov_base as u64, v.iov_len as u64) {
+                        if !user_mem::access_ok(v.iov_base as u64, v.iov_len as u64) {
                             return Err(Errno::EFAULT);
                         }
                         let len = (v.iov_len as u64).min(MAX_RW_COUNT - total);
@@ -1343,7 +1324,7 @@ impl UringEngine {
                     total
                 } else {
                     let len = cb.aio_nbytes.min(MAX_RW_COUNT);
-                    if !abi::access_ok(cb.aio_buf, len) {
+                    if !user_mem::access_ok(cb.aio_buf, len) {
                         return Err(Errno::EFAULT);
                     }
                     len
@@ -1669,7 +1650,7 @@ impl UringEngine {
     /// (inline, cache read, kernel AIO): they make raw syscalls only
     /// (`sys::raw6`), which do not touch errno. Every part that may call
     /// into libc (a lock that may sleep, the io-uring crate's enter, the
-    /// ring's push and wait, the batch path) runs inside abi::keep_errno.
+    /// ring's push and wait, the batch path) runs inside keep_errno.
     /// The C suite and the fuzzer check errno around every call (T_CALL).
     #[inline(always)]
     pub fn submit_uncounted(&self, iocbs: IocbList) -> i32 {
@@ -1686,7 +1667,7 @@ impl UringEngine {
         if nr < 0 {
             return -libc::EINVAL;
         }
-        match abi::keep_errno(|| self.submit_batch(iocbs, (nr as usize).min(self.ring_nr))) {
+        match keep_errno(|| self.submit_batch(iocbs, (nr as usize).min(self.ring_nr))) {
             Ok(n) => n as i32,
             Err(e) => -e.0,
         }
@@ -1860,7 +1841,7 @@ impl UringEngine {
         if tried != CacheRead::Missed && !ring_rw_allowed(cb.aio_fildes as i32, write) {
             return None;
         }
-        abi::keep_errno(|| self.queue_single(p, &cb))
+        keep_errno(|| self.queue_single(p, &cb))
     }
 
     /// `submit_single` of a read or write its route (or `route_alone`)

@@ -115,7 +115,7 @@ fn file_type_and_dev(fd: i32) -> Option<(u32, u64)> {
     // SAFETY: `st` is a writable stat buffer.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: as above; fstat only writes `st`.
-    abi::keep_errno(|| unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_mode, st.st_dev))
+    crate::errno::keep_errno(|| unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_mode, st.st_dev))
 }
 
 /// Whether a read or write has nothing the fast paths leave to the slow
@@ -133,7 +133,7 @@ pub(super) fn plain_rw(cb: &Iocb) -> bool {
 #[inline(always)]
 pub(super) fn plain_buffer(cb: &Iocb) -> bool {
     cb.aio_nbytes <= MAX_RW_COUNT
-        && abi::access_ok(cb.aio_buf, cb.aio_nbytes)
+        && crate::user_mem::access_ok(cb.aio_buf, cb.aio_nbytes)
         && cb.aio_offset.checked_add(cb.aio_nbytes as i64).is_some()
 }
 
