@@ -95,3 +95,13 @@ pub fn io_cancel(ctx: usize, iocb: *mut Iocb, result: *mut IoEvent) -> i64 {
     // SAFETY: the kernel reads the iocb's key with get_user.
     unsafe { raw6(libc::SYS_io_cancel, ctx, iocb as usize, result as usize, 0, 0, 0) }
 }
+
+/// Closes a descriptor the library made and owns, ignoring the result
+/// (nothing useful can be done about a failed close of our own duplicate).
+pub fn close_quiet(fd: i32) {
+    if fd >= 0 {
+        // SAFETY: a descriptor number is only a number to the kernel; the
+        // caller owns this one.
+        unsafe { raw6(libc::SYS_close, fd as usize, 0, 0, 0, 0, 0) };
+    }
+}

@@ -55,7 +55,7 @@ impl EventfdPins {
             pins.retain(|p| {
                 let keep = p.refs > 0;
                 if !keep {
-                    super::close_quiet(p.dup);
+                    crate::kernel_abi::sys::close_quiet(p.dup);
                 }
                 keep
             });
@@ -74,7 +74,7 @@ impl EventfdPins {
             let p = &mut pins[i];
             p.refs = p.refs.saturating_sub(1);
             if p.refs == 0 && !p.current {
-                super::close_quiet(p.dup);
+                crate::kernel_abi::sys::close_quiet(p.dup);
                 pins.swap_remove(i);
             }
         }
@@ -84,7 +84,7 @@ impl EventfdPins {
 impl Drop for EventfdPins {
     fn drop(&mut self) {
         for p in self.pins.get_mut().drain(..) {
-            super::close_quiet(p.dup);
+            crate::kernel_abi::sys::close_quiet(p.dup);
         }
     }
 }

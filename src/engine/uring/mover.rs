@@ -80,7 +80,7 @@ pub fn wake() {
     if IDLE.swap(false, Ordering::SeqCst) {
         if let Some(mover) = this_process(&mut m) {
             // SAFETY: writing 8 bytes from a local to the library's eventfd.
-            unsafe { libc::write(mover.wakefd, (&raw const super::EVENTFD_ONE).cast(), 8) };
+            unsafe { libc::write(mover.wakefd, (&raw const super::slots::EVENTFD_ONE).cast(), 8) };
         }
     }
 }
@@ -106,7 +106,7 @@ pub fn register(engine: *const UringEngine) -> Result<i32> {
         return Err(Errno::EAGAIN);
     }
     if !watch(mover.epfd, fd) {
-        super::close_quiet(fd);
+        crate::kernel_abi::sys::close_quiet(fd);
         return Err(Errno::EAGAIN);
     }
     mover.engines.insert(fd, engine as usize);
@@ -128,7 +128,7 @@ pub fn unregister(fd: i32, engine: *const UringEngine) {
     while MOVING.load(Ordering::SeqCst) == engine as usize {
         std::thread::yield_now();
     }
-    super::close_quiet(fd);
+    crate::kernel_abi::sys::close_quiet(fd);
 }
 
 fn watch(epfd: i32, fd: i32) -> bool {
@@ -142,8 +142,8 @@ fn start(epoch: u64) -> Result<Mover> {
     let (epfd, wakefd) =
         unsafe { (libc::epoll_create1(libc::EPOLL_CLOEXEC), libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK)) };
     if epfd < 0 || wakefd < 0 || !watch(epfd, wakefd) {
-        super::close_quiet(epfd);
-        super::close_quiet(wakefd);
+        crate::kernel_abi::sys::close_quiet(epfd);
+        crate::kernel_abi::sys::close_quiet(wakefd);
         return Err(Errno::EAGAIN);
     }
     // The thread inherits a mask that blocks every signal.
@@ -161,8 +161,8 @@ fn start(epoch: u64) -> Result<Mover> {
         r
     };
     if spawned.is_err() {
-        super::close_quiet(epfd);
-        super::close_quiet(wakefd);
+        crate::kernel_abi::sys::close_quiet(epfd);
+        crate::kernel_abi::sys::close_quiet(wakefd);
         return Err(Errno::EAGAIN);
     }
     IDLE.store(false, Ordering::SeqCst);

@@ -15,7 +15,10 @@ use io_uring::types::Fd;
 use io_uring::{opcode, squeue};
 use parking_lot::Mutex;
 
-use super::*;
+use crate::errno::{Errno, Result};
+use crate::kernel_abi::{sys, RWF_HIPRI, Iocb, IOCB_CMD_PREAD, IOCB_CMD_PREADV, IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, MAX_RW_COUNT};
+
+use super::slots::UD_IO;
 
 /// What io_submit needs to know of a descriptor: its status flags (the
 /// access mode) and its file type. Looked up once per descriptor per call.

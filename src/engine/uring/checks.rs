@@ -1,0 +1,1 @@
+//! The checks of one iocb in the kernel's order.

@@ -1,0 +1,388 @@
+//! io_submit's general path: every iocb checked as the kernel's
+//! io_submit_one checks it, in its order (the checks themselves are in
+//! checks.rs), then queued to the ring, performed inline, or passed to the
+//! kernel-AIO route in runs. The first refusal stops the batch there, as in
+//! the kernel.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+
+use io_uring::{opcode, squeue};
+use io_uring::types::{Fd, FsyncFlags};
+
+use crate::user_mem;
+use crate::errno::{Errno, Result};
+use crate::kernel_abi::{IOCB_CMD_FDSYNC, IOCB_CMD_FSYNC, IOCB_CMD_POLL, IOCB_CMD_PREAD, IOCB_CMD_PREADV, IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, IOCB_FLAG_IOPRIO, IOCB_FLAG_RESFD, Iocb, MAX_RW_COUNT, RWF_ATOMIC, RWF_HIPRI, RWF_NOWAIT, RWF_SUPPORTED, UIO_MAXIOV};
+use crate::user_mem::{IocbList, IocbPtr};
+
+use super::UringEngine;
+use super::inline::Inline;
+use super::routes::{FdCache, FdInfo, ROUTE_INLINE, ROUTE_INLINE_WRITES, ROUTE_KERNEL, buffered_nowait_writes, fd_route, remember_route, route_alone, rw_entry, supports_nowait};
+use super::slots::{EVENTFD_ONE, Slab, UD_IO, UD_RESFD};
+use super::submission_queue::Entries;
+
+impl UringEngine {
+    /// io_submit's general path for iocbs [from, nr): every check in the
+    /// kernel's order, every route. Iocbs [run_start, from) are a run for
+    /// the kernel-AIO route already reserved (by `submit_fast`). Returns how
+    /// many were accepted, the error that stopped the batch, whether any
+    /// was performed inline, and where the last entry queued stands (see
+    /// `wait_taken`).
+    #[inline(never)]
+    pub(super) fn submit_general(
+        &self,
+        iocbs: IocbList,
+        run_start: usize,
+        from: usize,
+        nr: usize,
+    ) -> (usize, Option<Errno>, bool, Option<u32>) {
+        // Filled only by the slow path: the fast one looks at no descriptor.
+        let mut fds: Option<FdCache> = None;
+        let mut entries = Entries::None;
+        let mut done = 0;
+        let mut first_err = None;
+        let mut inlined = false;
+        // Taken for the first queued request and kept for the batch; inline
+        // requests run without it, so they never hold up other submitters.
+        let mut submit_guard = None;
+        // A run of consecutive iocbs for the kernel-AIO route, passed on in
+        // one io_submit when the run ends; their room is already reserved.
+        let mut run: Option<usize> = (run_start < from).then_some(run_start);
+        let mut i = from;
+        while i < nr {
+            // Each iocb is read once; a bad pointer is the kernel's -EFAULT.
+            let (p, cb) = match iocbs.get(i).and_then(|p| Ok((p, p.read()?))) {
+                Ok(x) => x,
+                Err(e) => {
+                    // The run before it is still passed on.
+                    first_err = Some(e);
+                    break;
+                }
+            };
+            let route = Self::iocb_route(&cb, &mut fds);
+            // A RESFD request goes to the ring: the kernel-AIO route's
+            // context would signal the eventfd before the event is in the handle.
+            let kernel = route == ROUTE_KERNEL && !self.kernel_route_refused(&cb) && self.aio_route_when_due().is_some();
+            if kernel && self.reserve() {
+                run.get_or_insert(i);
+                i += 1;
+                continue;
+            }
+            if let Some(start) = run.take() {
+                let (n, err) = self.flush_run(iocbs, start, i);
+                done += n;
+                if n < i - start {
+                    first_err = err;
+                    break;
+                }
+            }
+            if kernel {
+                first_err = Some(Errno::EAGAIN); // no room left
+                break;
+            }
+            match self.prepare(p, &cb, route, nr == 1, &mut fds, &mut entries) {
+                Err(e) => {
+                    first_err = Some(e);
+                    break;
+                }
+                Ok(Route::Ring) => {
+                    submit_guard.get_or_insert_with(|| self.submit_lock.lock());
+                    self.ring_pending.fetch_add(1, Ordering::AcqRel);
+                    self.push(entries.as_slice());
+                }
+                Ok(Route::Inline(io)) => {
+                    self.run_inline(&io);
+                    inlined = true;
+                }
+                Ok(Route::Done) => inlined = true,
+            }
+            done += 1;
+            i += 1;
+        }
+        if let Some(start) = run.take() {
+            let (n, err) = self.flush_run(iocbs, start, i);
+            done += n;
+            if n < i - start {
+                first_err = err;
+            }
+        }
+        let upto = submit_guard.map(|g| self.publish(g));
+        (done, first_err, inlined, upto)
+    }
+
+    /// Checks one iocb as the kernel's io_submit_one does, in its order, and
+    /// builds its queue entries. Takes a slot on success. `single`: the
+    /// io_submit call carries this iocb only (see `alone`).
+    pub(super) fn prepare(
+        &self,
+        p: IocbPtr,
+        cb: &Iocb,
+        route: u8,
+        single: bool,
+        fds: &mut Option<FdCache>,
+        out: &mut Entries,
+    ) -> Result<Route> {
+        if cb.aio_reserved2 != 0 || (cb.aio_nbytes as i64) < 0 {
+            return Err(Errno(libc::EINVAL));
+        }
+        // Reserve room for the event, as the kernel does before it looks at the fd.
+        if !self.reserve() {
+            return Err(Errno::EAGAIN);
+        }
+        let alone = single && self.alone();
+        if self.fast_inline(p, cb, if alone { route_alone(route) } else { route }) {
+            return Ok(Route::Done);
+        }
+        if cb.aio_flags & IOCB_FLAG_RESFD != 0 && !self.watched_by_mover() {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(Errno::EAGAIN);
+        }
+        let fds = fds.get_or_insert_with(FdCache::default);
+        let r = self.prepare_reserved(p, cb, alone, fds, &mut self.slab.lock(), out);
+        if r.is_err() {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+        r
+    }
+
+    pub(super) fn prepare_reserved(
+        &self,
+        p: IocbPtr,
+        cb: &Iocb,
+        alone: bool,
+        fds: &mut FdCache,
+        slab: &mut Slab,
+        out: &mut Entries,
+    ) -> Result<Route> {
+        let fd = cb.aio_fildes as i32;
+        let info = fds.get(fd)?;
+        let mut resfd_dup = -1;
+        if cb.aio_flags & IOCB_FLAG_RESFD != 0 {
+            resfd_dup = self.pins.pin(cb.aio_resfd as i32)?;
+        }
+        // The kernel writes aio_key before it looks at the opcode.
+        p.clear_key();
+        let built = self.build_entry(cb, fd, info, slab);
+        let (entry, idx) = match built {
+            Ok(x) => x,
+            Err(e) => {
+                self.pins.release(resfd_dup);
+                return Err(e);
+            }
+        };
+        let write = matches!(cb.aio_lio_opcode, IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV);
+        let rw = write || matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PREADV);
+        let route = fd_route(fd, info);
+        remember_route(fd, route);
+        let route = if alone { route_alone(route) } else { route };
+        // RWF_NOWAIT stays on the ring: preadv2/pwritev2 return 0 for an
+        // empty transfer before the filesystem can refuse the flag, where
+        // kernel AIO's event says -EOPNOTSUPP (ext4 buffered writes).
+        let nowait = cb.aio_rw_flags & RWF_NOWAIT != 0;
+        if rw && !nowait && (route == ROUTE_INLINE || (route == ROUTE_INLINE_WRITES && write)) {
+            return Ok(Route::Inline(Inline {
+                idx,
+                opcode: cb.aio_lio_opcode,
+                fd,
+                buf: cb.aio_buf,
+                len: cb.aio_nbytes.min(MAX_RW_COUNT),
+                off: cb.aio_offset,
+                rw_flags: cb.aio_rw_flags as i32,
+                iocb: p.addr(),
+                data: cb.aio_data,
+                resfd_dup,
+            }));
+        }
+        let nowait_unsupported = cb.aio_rw_flags & RWF_NOWAIT != 0
+            && matches!(cb.aio_lio_opcode, IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV)
+            && info.is(libc::S_IFREG)
+            && info.flags & libc::O_DIRECT == 0
+            && !buffered_nowait_writes(fd);
+        slab.slots[idx as usize].start(p.addr(), cb.aio_data, cb.aio_lio_opcode, nowait_unsupported, resfd_dup);
+        let ud = UD_IO | u64::from(idx);
+        // A ring reader's ring wakes the mover at every completion already.
+        let link = resfd_dup >= 0 && !self.ring_reader.load(Ordering::Relaxed);
+        slab.slots[idx as usize].resfd_pending = link;
+        if link {
+            // Wakes the mover, which puts the event in the handle and then
+            // signals the application's eventfd.
+            let notify = self.notify.get().copied().unwrap_or(-1);
+            let w = opcode::Write::new(Fd(notify), (&raw const EVENTFD_ONE).cast(), 8).build();
+            *out = Entries::Linked([
+                entry.user_data(ud).flags(squeue::Flags::IO_HARDLINK),
+                w.user_data(UD_RESFD | u64::from(idx)),
+            ]);
+        } else {
+            *out = Entries::One([entry.user_data(ud)]);
+        }
+        Ok(Route::Ring)
+    }
+
+    /// The opcode-specific checks and the io_uring entry; takes the slot.
+    pub(super) fn build_entry(
+        &self,
+        cb: &Iocb,
+        fd: i32,
+        info: FdInfo,
+        slab: &mut Slab,
+    ) -> Result<(squeue::Entry, u32)> {
+        let einval = Errno(libc::EINVAL);
+        let ebadf = Errno(libc::EBADF);
+        match cb.aio_lio_opcode {
+            IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV => {
+                let write = matches!(cb.aio_lio_opcode, IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV);
+                // aio_prep_rw: priority, then RWF_* flags.
+                let ioprio = if cb.aio_flags & IOCB_FLAG_IOPRIO != 0 {
+                    check_ioprio(cb.aio_reqprio)?;
+                    cb.aio_reqprio as u16
+                } else {
+                    0
+                };
+                let rw = cb.aio_rw_flags;
+                if rw & !RWF_SUPPORTED != 0 || (rw & RWF_ATOMIC != 0 && !write) {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                if rw & RWF_NOWAIT != 0 && !supports_nowait(fd, info) {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                // The access mode (FMODE_READ / FMODE_WRITE).
+                if !info.opened_for(write) {
+                    return Err(ebadf);
+                }
+                // A directory has no read_iter/write_iter.
+                if info.is(libc::S_IFDIR) {
+                    return Err(einval);
+                }
+                let rw_flags = (rw & !RWF_HIPRI) as i32;
+                let vectored = matches!(cb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
+                let idx = *slab.free.last().ok_or(Errno::EAGAIN)?;
+                let count = if vectored {
+                    if cb.aio_nbytes > UIO_MAXIOV {
+                        return Err(einval);
+                    }
+                    let iov = &mut slab.slots[idx as usize].iov;
+                    user_mem::read_iovecs(cb.aio_buf, cb.aio_nbytes as usize, iov)?;
+                    // The copy refuses a negative length in any segment
+                    // before a buffer is looked at.
+                    if iov.iter().any(|v| (v.iov_len as isize) < 0) {
+                        return Err(einval);
+                    }
+                    let mut total = 0u64;
+                    for v in iov.iter_mut() {
+                        if !user_mem::access_ok(v.iov_base as u64, v.iov_len as u64) {
+                            return Err(Errno::EFAULT);
+                        }
+                        let len = (v.iov_len as u64).min(MAX_RW_COUNT - total);
+                        v.iov_len = len as usize;
+                        total += len;
+                    }
+                    total
+                } else {
+                    let len = cb.aio_nbytes.min(MAX_RW_COUNT);
+                    if !user_mem::access_ok(cb.aio_buf, len) {
+                        return Err(Errno::EFAULT);
+                    }
+                    len
+                };
+                // rw_verify_area.
+                if cb.aio_offset < 0 || cb.aio_offset.checked_add(count as i64).is_none() {
+                    return Err(einval);
+                }
+                let off = cb.aio_offset as u64;
+                let e = match (vectored, write) {
+                    (false, _) => rw_entry(write, fd, cb.aio_buf, count as u32, off, ioprio, rw_flags),
+                    (true, false) => {
+                        let iov = &slab.slots[idx as usize].iov;
+                        opcode::Readv::new(Fd(fd), iov.as_ptr(), iov.len() as u32)
+                            .offset(off)
+                            .ioprio(ioprio)
+                            .rw_flags(rw_flags)
+                            .build()
+                    }
+                    (true, true) => {
+                        let iov = &slab.slots[idx as usize].iov;
+                        opcode::Writev::new(Fd(fd), iov.as_ptr(), iov.len() as u32)
+                            .offset(off)
+                            .ioprio(ioprio)
+                            .rw_flags(rw_flags)
+                            .build()
+                    }
+                };
+                slab.free.pop();
+                Ok((e, idx))
+            }
+            IOCB_CMD_FSYNC | IOCB_CMD_FDSYNC => {
+                if cb.aio_buf != 0 || cb.aio_offset != 0 || cb.aio_nbytes != 0 || cb.aio_rw_flags != 0 {
+                    return Err(einval);
+                }
+                // Regular files, directories and block devices have ->fsync;
+                // pipes, sockets, character devices and anonymous files do not.
+                if !(info.is(libc::S_IFREG) || info.is(libc::S_IFDIR) || info.is(libc::S_IFBLK)) {
+                    return Err(einval);
+                }
+                let flags = if cb.aio_lio_opcode == IOCB_CMD_FDSYNC {
+                    FsyncFlags::DATASYNC
+                } else {
+                    FsyncFlags::empty()
+                };
+                let idx = slab.free.pop().ok_or(Errno::EAGAIN)?;
+                // SAFETY: duplicating a descriptor the caller owns (checked
+                // open above); the copy is the slot's.
+                let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+                // No descriptor left for the copy (EMFILE): the sync still
+                // runs, on the caller's descriptor.
+                let target = if dup < 0 {
+                    fd
+                } else {
+                    // SAFETY: `dup` is a new descriptor nothing else owns.
+                    slab.slots[idx as usize].pinned = Some(unsafe { OwnedFd::from_raw_fd(dup) });
+                    dup
+                };
+                Ok((opcode::Fsync::new(Fd(target)).flags(flags).build(), idx))
+            }
+            IOCB_CMD_POLL => {
+                if cb.aio_buf > 0xffff || cb.aio_offset != 0 || cb.aio_nbytes != 0 || cb.aio_rw_flags != 0 {
+                    return Err(einval);
+                }
+                // A file without ->poll is always ready for DEFAULT_POLLMASK;
+                // a poll for other bits could never complete: -EINVAL.
+                let always_ready = (libc::POLLIN | libc::POLLOUT | libc::POLLRDNORM | libc::POLLWRNORM) as u64;
+                if (info.is(libc::S_IFREG) || info.is(libc::S_IFDIR)) && cb.aio_buf & always_ready == 0 {
+                    return Err(einval);
+                }
+                let idx = slab.free.pop().ok_or(Errno::EAGAIN)?;
+                Ok((opcode::PollAdd::new(Fd(fd), cb.aio_buf as u32).build(), idx))
+            }
+            _ => Err(einval),
+        }
+    }
+}
+
+/// Where an accepted request goes.
+pub(super) enum Route {
+    /// Queued to the ring (the entries are in `out`).
+    Ring,
+    /// To be performed by io_submit itself.
+    Inline(Inline),
+    /// Performed by io_submit itself already (`fast_inline`).
+    Done,
+}
+
+/// ioprio_check_cap for IOCB_FLAG_IOPRIO.
+pub(super) fn check_ioprio(prio: i16) -> Result<()> {
+    let p = i32::from(prio);
+    let class = (p >> 13) & 0x7;
+    let level = p & 0x7;
+    match class {
+        1 => {
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } != 0 {
+                return Err(Errno(libc::EPERM));
+            }
+            Ok(())
+        }
+        2 | 3 => Ok(()),
+        0 if level == 0 => Ok(()),
+        _ => Err(Errno(libc::EINVAL)),
+    }
+}
