@@ -10,7 +10,10 @@ use parking_lot::Mutex;
 
 use crate::engine::aio_route::AioRoute;
 use crate::errno::{Errno, keep_errno};
-use crate::kernel_abi::{IOCB_CMD_FDSYNC, IOCB_CMD_FSYNC, IOCB_CMD_PREAD, IOCB_CMD_PREADV, IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, IOCB_FLAG_RESFD, Iocb};
+use crate::kernel_abi::{
+    IOCB_CMD_FDSYNC, IOCB_CMD_FSYNC, IOCB_CMD_PREAD, IOCB_CMD_PREADV, IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV,
+    IOCB_FLAG_RESFD, Iocb,
+};
 use crate::user_mem::IocbList;
 
 use super::UringEngine;
@@ -123,7 +126,10 @@ impl UringEngine {
                 if crate::config::get().log {
                     crate::config::log_line(&match &made {
                         Ok(_) => "io_uring context: O_DIRECT requests go to a kernel-AIO context".to_string(),
-                        Err(e) => format!("io_uring context: no kernel-AIO context (errno {}); O_DIRECT stays on io_uring", e.0),
+                        Err(e) => format!(
+                            "io_uring context: no kernel-AIO context (errno {}); O_DIRECT stays on io_uring",
+                            e.0
+                        ),
                     });
                 }
                 // Threads asleep on the ring now have to move to the route's

@@ -26,7 +26,7 @@
 use core::sync::atomic::Ordering;
 
 use crate::engine::kernel::KernelEngine;
-use crate::kernel_abi::{sys, AioRingHeader, Iocb, IOCB_CMD_PREAD, IOCB_CMD_PREADV, IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, IOCB_FLAG_RESFD};
+use crate::kernel_abi::{AioRingHeader, IOCB_FLAG_RESFD, Iocb, is_read_or_write, sys};
 use crate::user_mem::IocbList;
 use crate::fork;
 
@@ -156,7 +156,7 @@ impl UringEngine {
 
 /// A read or write with an eventfd to signal: how event loops submit.
 fn is_event_loop_direct_io(cb: &Iocb) -> bool {
-    matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV)
+    is_read_or_write(cb.aio_lio_opcode)
         && cb.aio_flags & IOCB_FLAG_RESFD != 0
         && cb.aio_reserved2 == 0
 }

@@ -3,9 +3,8 @@
 //! file's request alone in flight, and buffered reads the page cache holds
 //! whole. Each posts its event to the handle; none queues anything.
 
-
+use crate::kernel_abi::{IoEvent, Iocb, MAX_RW_COUNT, RWF_NOWAIT, is_read_or_write, is_vectored, is_write, sys};
 use crate::user_mem;
-use crate::kernel_abi::{IOCB_CMD_PREAD, IOCB_CMD_PREADV, IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, IoEvent, Iocb, MAX_RW_COUNT, RWF_NOWAIT, sys};
 use crate::user_mem::IocbPtr;
 
 use super::UringEngine;
@@ -24,7 +23,7 @@ impl UringEngine {
     /// effect. Returns whether the request was performed and its event posted.
     #[inline(always)]
     pub(super) fn fast_inline(&self, p: IocbPtr, cb: &Iocb, route: u8) -> bool {
-        if !matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV) {
+        if !is_read_or_write(cb.aio_lio_opcode) {
             return false;
         }
         match inline_kind(cb, route) {
@@ -60,7 +59,14 @@ impl UringEngine {
 
     /// The read or write of `fast_inline`, once every check has passed.
     #[inline(always)]
-    pub(super) fn fast_inline_run(&self, p: IocbPtr, cb: &Iocb, write: bool, iov: *const libc::iovec, cnt: i32) -> bool {
+    pub(super) fn fast_inline_run(
+        &self,
+        p: IocbPtr,
+        cb: &Iocb,
+        write: bool,
+        iov: *const libc::iovec,
+        cnt: i32,
+    ) -> bool {
         let fd = cb.aio_fildes as i32;
         p.clear_key();
         // SAFETY: `iov` names `cnt` iovecs on the caller's stack frame; their
@@ -114,8 +120,8 @@ impl UringEngine {
     /// makes at submit has been made, so whatever the syscall returns is
     /// the request's result, as kernel AIO would put it in the event.
     pub(super) fn run_inline(&self, io: &Inline) {
-        let vectored = matches!(io.opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
-        let write = matches!(io.opcode, IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV);
+        let vectored = is_vectored(io.opcode);
+        let write = is_write(io.opcode);
         let one = libc::iovec { iov_base: io.buf as *mut libc::c_void, iov_len: io.len as usize };
         let slab = self.slab.lock();
         let (iov, cnt) = if vectored {

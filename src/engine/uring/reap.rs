@@ -6,9 +6,9 @@
 use std::sync::atomic::Ordering;
 
 use crate::engine::Engine;
-use crate::fork;
 use crate::engine::aio_route::AioRoute;
 use crate::errno::{Errno, Result};
+use crate::fork;
 use crate::kernel_abi::IoEvent;
 use crate::user_mem::EventsOut;
 

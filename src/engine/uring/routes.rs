@@ -16,7 +16,9 @@ use io_uring::{opcode, squeue};
 use parking_lot::Mutex;
 
 use crate::errno::{Errno, Result};
-use crate::kernel_abi::{sys, RWF_HIPRI, Iocb, IOCB_CMD_PREAD, IOCB_CMD_PREADV, IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, MAX_RW_COUNT};
+use crate::kernel_abi::{
+    IOCB_CMD_PREAD, IOCB_CMD_PREADV, IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, Iocb, MAX_RW_COUNT, RWF_HIPRI, sys,
+};
 
 use super::slots::UD_IO;
 

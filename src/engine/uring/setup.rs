@@ -4,15 +4,15 @@
 //! Nothing here runs once a context exists, except the ring's forgetting at
 //! its drop.
 
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize};
 use std::sync::{Mutex as StdMutex, OnceLock};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize};
 
 use io_uring::{IoUring, Probe, opcode};
 use parking_lot::Mutex;
 
+use crate::errno::{Errno, Result};
 use crate::fork;
 use crate::user_mem;
-use crate::errno::{Errno, Result};
 
 use super::URING_RING_MAGIC;
 use super::UringEngine;
@@ -97,9 +97,7 @@ pub(super) fn on_own_thread<T: Send>(f: impl FnOnce() -> T + Send) -> Option<T> 
 /// thread to run; the first context's ring makes the real one, and a
 /// refusal there makes the process fall back, see `SQPOLL_REFUSED`).
 pub(super) fn probe_once() -> core::result::Result<(), (Errno, String)> {
-    let ring = IoUring::builder()
-        .build(8)
-        .map_err(|e| (io_err(e), "io_uring_setup refused".to_string()))?;
+    let ring = IoUring::builder().build(8).map_err(|e| (io_err(e), "io_uring_setup refused".to_string()))?;
     let p = ring.params();
     let needed = [
         (p.is_feature_nodrop(), "FEAT_NODROP"),
@@ -112,9 +110,7 @@ pub(super) fn probe_once() -> core::result::Result<(), (Errno, String)> {
         return Err((Errno::ENOSYS, format!("io_uring lacks {name}")));
     }
     let mut probe = Probe::new();
-    ring.submitter()
-        .register_probe(&mut probe)
-        .map_err(|e| (io_err(e), "IORING_REGISTER_PROBE failed".to_string()))?;
+    ring.submitter().register_probe(&mut probe).map_err(|e| (io_err(e), "IORING_REGISTER_PROBE failed".to_string()))?;
     for (code, name) in [
         (opcode::Read::CODE, "READ"),
         (opcode::Write::CODE, "WRITE"),
@@ -162,7 +158,8 @@ pub(super) fn build_ring(sq_entries: u32, cq_entries: u32) -> Result<IoUring> {
     if sqt.anchor.is_none() {
         if let Some((_, fd)) = sqt.first {
             // The thread has run since: attaching parks it at once.
-            let small = IoUring::builder().setup_sqpoll(SQ_THREAD_IDLE_MS).setup_attach_wq(fd).build(1).map_err(io_err)?;
+            let small =
+                IoUring::builder().setup_sqpoll(SQ_THREAD_IDLE_MS).setup_attach_wq(fd).build(1).map_err(io_err)?;
             sqt.anchor = Some(Anchor { epoch, ring: small });
             sqt.first = None;
         }
@@ -203,10 +200,7 @@ pub(super) fn possible_cpus() -> u32 {
 pub(super) fn aio_max_nr() -> u64 {
     static N: OnceLock<u64> = OnceLock::new();
     *N.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/fs/aio-max-nr")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(65536)
+        std::fs::read_to_string("/proc/sys/fs/aio-max-nr").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(65536)
     })
 }
 

@@ -6,7 +6,6 @@
 
 use std::os::fd::OwnedFd;
 
-
 use crate::kernel_abi::{IOCB_CMD_POLL, IoEvent};
 
 /// user_data tags (top byte); the low 32 bits carry the slot index.

@@ -11,13 +11,16 @@ use parking_lot::MutexGuard;
 
 use crate::engine::Engine;
 use crate::errno::{Result, keep_errno};
-use crate::kernel_abi::{IOCB_CMD_PREAD, IOCB_CMD_PREADV, IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, Iocb};
+use crate::kernel_abi::{Iocb, is_read_or_write};
 use crate::user_mem::{IocbList, IocbPtr};
 
 use super::UringEngine;
 use super::handover::Settled;
 use super::inline::CacheRead;
-use super::routes::{ROUTE_KERNEL, ROUTE_UNKNOWN, cache_read_first, cached_route, goes_to_ring, one_iovec, performs_inline, plain_entry, plain_single, ring_rw_allowed, route_alone};
+use super::routes::{
+    ROUTE_KERNEL, ROUTE_UNKNOWN, cache_read_first, cached_route, goes_to_ring, one_iovec, performs_inline, plain_entry,
+    plain_single, ring_rw_allowed, route_alone,
+};
 
 impl UringEngine {
     /// io_submit, for a caller that keeps io_destroy's teardown waiting
@@ -95,9 +98,7 @@ impl UringEngine {
         }
         let route = cached_route(cb.aio_fildes as i32);
         if route == ROUTE_KERNEL {
-            if !matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV)
-                || self.kernel_route_refused(&cb)
-            {
+            if !is_read_or_write(cb.aio_lio_opcode) || self.kernel_route_refused(&cb) {
                 return None;
             }
             let Some(Some(aio)) = self.aio.get() else { return None };
@@ -207,9 +208,7 @@ impl UringEngine {
         while f.end < nr {
             let Ok(p) = iocbs.get(f.end) else { break };
             let Ok(cb) = p.read() else { break };
-            if cb.aio_reserved2 != 0
-                || !matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV)
-            {
+            if cb.aio_reserved2 != 0 || !is_read_or_write(cb.aio_lio_opcode) {
                 break;
             }
             let route = cached_route(cb.aio_fildes as i32);

@@ -7,17 +7,26 @@
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 
-use io_uring::{opcode, squeue};
 use io_uring::types::{Fd, FsyncFlags};
+use io_uring::{opcode, squeue};
 
-use crate::user_mem;
 use crate::errno::{Errno, Result};
-use crate::kernel_abi::{IOCB_CMD_FDSYNC, IOCB_CMD_FSYNC, IOCB_CMD_POLL, IOCB_CMD_PREAD, IOCB_CMD_PREADV, IOCB_CMD_PWRITE, IOCB_CMD_PWRITEV, IOCB_FLAG_IOPRIO, IOCB_FLAG_RESFD, Iocb, MAX_RW_COUNT, RWF_ATOMIC, RWF_HIPRI, RWF_NOWAIT, RWF_SUPPORTED, UIO_MAXIOV};
+use crate::kernel_abi::{
+    IOCB_CMD_PREAD, IOCB_CMD_PREADV, IOCB_FLAG_RESFD, Iocb, MAX_RW_COUNT, RWF_NOWAIT, is_read_or_write, is_write,
+};
+use crate::user_mem;
 use crate::user_mem::{IocbList, IocbPtr};
 
 use super::UringEngine;
+use super::checks::{
+    OtherRequest, check_buffer, check_header, check_iovec_count, check_iovecs, check_other, check_rw, euid_is_root,
+    verify_area,
+};
 use super::inline::Inline;
-use super::routes::{FdCache, FdInfo, ROUTE_INLINE, ROUTE_INLINE_WRITES, ROUTE_KERNEL, buffered_nowait_writes, fd_route, remember_route, route_alone, rw_entry, supports_nowait};
+use super::routes::{
+    FdCache, FdInfo, ROUTE_INLINE, ROUTE_INLINE_WRITES, ROUTE_KERNEL, buffered_nowait_writes, fd_route, remember_route,
+    route_alone, rw_entry, supports_nowait,
+};
 use super::slots::{EVENTFD_ONE, Slab, UD_IO, UD_RESFD};
 use super::submission_queue::Entries;
 
@@ -62,7 +71,8 @@ impl UringEngine {
             let route = Self::iocb_route(&cb, &mut fds);
             // A RESFD request goes to the ring: the kernel-AIO route's
             // context would signal the eventfd before the event is in the handle.
-            let kernel = route == ROUTE_KERNEL && !self.kernel_route_refused(&cb) && self.aio_route_when_due().is_some();
+            let kernel =
+                route == ROUTE_KERNEL && !self.kernel_route_refused(&cb) && self.aio_route_when_due().is_some();
             if kernel && self.reserve() {
                 run.get_or_insert(i);
                 i += 1;
@@ -122,9 +132,7 @@ impl UringEngine {
         fds: &mut Option<FdCache>,
         out: &mut Entries,
     ) -> Result<Route> {
-        if cb.aio_reserved2 != 0 || (cb.aio_nbytes as i64) < 0 {
-            return Err(Errno(libc::EINVAL));
-        }
+        check_header(cb)?;
         // Reserve room for the event, as the kernel does before it looks at the fd.
         if !self.reserve() {
             return Err(Errno::EAGAIN);
@@ -170,7 +178,7 @@ impl UringEngine {
                 return Err(e);
             }
         };
-        let write = matches!(cb.aio_lio_opcode, IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV);
+        let write = is_write(cb.aio_lio_opcode);
         let rw = write || matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PREADV);
         let route = fd_route(fd, info);
         remember_route(fd, route);
@@ -194,7 +202,7 @@ impl UringEngine {
             }));
         }
         let nowait_unsupported = cb.aio_rw_flags & RWF_NOWAIT != 0
-            && matches!(cb.aio_lio_opcode, IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV)
+            && is_write(cb.aio_lio_opcode)
             && info.is(libc::S_IFREG)
             && info.flags & libc::O_DIRECT == 0
             && !buffered_nowait_writes(fd);
@@ -218,7 +226,8 @@ impl UringEngine {
         Ok(Route::Ring)
     }
 
-    /// The opcode-specific checks and the io_uring entry; takes the slot.
+    /// The opcode-specific checks (checks.rs, in the kernel's order) and
+    /// the io_uring entry; takes the slot.
     pub(super) fn build_entry(
         &self,
         cb: &Iocb,
@@ -226,135 +235,59 @@ impl UringEngine {
         info: FdInfo,
         slab: &mut Slab,
     ) -> Result<(squeue::Entry, u32)> {
-        let einval = Errno(libc::EINVAL);
-        let ebadf = Errno(libc::EBADF);
-        match cb.aio_lio_opcode {
-            IOCB_CMD_PREAD | IOCB_CMD_PWRITE | IOCB_CMD_PREADV | IOCB_CMD_PWRITEV => {
-                let write = matches!(cb.aio_lio_opcode, IOCB_CMD_PWRITE | IOCB_CMD_PWRITEV);
-                // aio_prep_rw: priority, then RWF_* flags.
-                let ioprio = if cb.aio_flags & IOCB_FLAG_IOPRIO != 0 {
-                    check_ioprio(cb.aio_reqprio)?;
-                    cb.aio_reqprio as u16
-                } else {
-                    0
-                };
-                let rw = cb.aio_rw_flags;
-                if rw & !RWF_SUPPORTED != 0 || (rw & RWF_ATOMIC != 0 && !write) {
-                    return Err(Errno::EOPNOTSUPP);
+        if !is_read_or_write(cb.aio_lio_opcode) {
+            let entry = match check_other(cb, info)? {
+                OtherRequest::Sync { datasync } => {
+                    let flags = if datasync { FsyncFlags::DATASYNC } else { FsyncFlags::empty() };
+                    let idx = slab.free.pop().ok_or(Errno::EAGAIN)?;
+                    // SAFETY: duplicating a descriptor the caller owns
+                    // (checked open); the copy is the slot's.
+                    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+                    // No descriptor left for the copy (EMFILE): the sync
+                    // still runs, on the caller's descriptor.
+                    let target = if dup < 0 {
+                        fd
+                    } else {
+                        // SAFETY: `dup` is a new descriptor nothing else owns.
+                        slab.slots[idx as usize].pinned = Some(unsafe { OwnedFd::from_raw_fd(dup) });
+                        dup
+                    };
+                    (opcode::Fsync::new(Fd(target)).flags(flags).build(), idx)
                 }
-                if rw & RWF_NOWAIT != 0 && !supports_nowait(fd, info) {
-                    return Err(Errno::EOPNOTSUPP);
+                OtherRequest::Poll { events } => {
+                    let idx = slab.free.pop().ok_or(Errno::EAGAIN)?;
+                    (opcode::PollAdd::new(Fd(fd), events).build(), idx)
                 }
-                // The access mode (FMODE_READ / FMODE_WRITE).
-                if !info.opened_for(write) {
-                    return Err(ebadf);
-                }
-                // A directory has no read_iter/write_iter.
-                if info.is(libc::S_IFDIR) {
-                    return Err(einval);
-                }
-                let rw_flags = (rw & !RWF_HIPRI) as i32;
-                let vectored = matches!(cb.aio_lio_opcode, IOCB_CMD_PREADV | IOCB_CMD_PWRITEV);
-                let idx = *slab.free.last().ok_or(Errno::EAGAIN)?;
-                let count = if vectored {
-                    if cb.aio_nbytes > UIO_MAXIOV {
-                        return Err(einval);
-                    }
-                    let iov = &mut slab.slots[idx as usize].iov;
-                    user_mem::read_iovecs(cb.aio_buf, cb.aio_nbytes as usize, iov)?;
-                    // The copy refuses a negative length in any segment
-                    // before a buffer is looked at.
-                    if iov.iter().any(|v| (v.iov_len as isize) < 0) {
-                        return Err(einval);
-                    }
-                    let mut total = 0u64;
-                    for v in iov.iter_mut() {
-                        if !user_mem::access_ok(v.iov_base as u64, v.iov_len as u64) {
-                            return Err(Errno::EFAULT);
-                        }
-                        let len = (v.iov_len as u64).min(MAX_RW_COUNT - total);
-                        v.iov_len = len as usize;
-                        total += len;
-                    }
-                    total
-                } else {
-                    let len = cb.aio_nbytes.min(MAX_RW_COUNT);
-                    if !user_mem::access_ok(cb.aio_buf, len) {
-                        return Err(Errno::EFAULT);
-                    }
-                    len
-                };
-                // rw_verify_area.
-                if cb.aio_offset < 0 || cb.aio_offset.checked_add(count as i64).is_none() {
-                    return Err(einval);
-                }
-                let off = cb.aio_offset as u64;
-                let e = match (vectored, write) {
-                    (false, _) => rw_entry(write, fd, cb.aio_buf, count as u32, off, ioprio, rw_flags),
-                    (true, false) => {
-                        let iov = &slab.slots[idx as usize].iov;
-                        opcode::Readv::new(Fd(fd), iov.as_ptr(), iov.len() as u32)
-                            .offset(off)
-                            .ioprio(ioprio)
-                            .rw_flags(rw_flags)
-                            .build()
-                    }
-                    (true, true) => {
-                        let iov = &slab.slots[idx as usize].iov;
-                        opcode::Writev::new(Fd(fd), iov.as_ptr(), iov.len() as u32)
-                            .offset(off)
-                            .ioprio(ioprio)
-                            .rw_flags(rw_flags)
-                            .build()
-                    }
-                };
-                slab.free.pop();
-                Ok((e, idx))
-            }
-            IOCB_CMD_FSYNC | IOCB_CMD_FDSYNC => {
-                if cb.aio_buf != 0 || cb.aio_offset != 0 || cb.aio_nbytes != 0 || cb.aio_rw_flags != 0 {
-                    return Err(einval);
-                }
-                // Regular files, directories and block devices have ->fsync;
-                // pipes, sockets, character devices and anonymous files do not.
-                if !(info.is(libc::S_IFREG) || info.is(libc::S_IFDIR) || info.is(libc::S_IFBLK)) {
-                    return Err(einval);
-                }
-                let flags = if cb.aio_lio_opcode == IOCB_CMD_FDSYNC {
-                    FsyncFlags::DATASYNC
-                } else {
-                    FsyncFlags::empty()
-                };
-                let idx = slab.free.pop().ok_or(Errno::EAGAIN)?;
-                // SAFETY: duplicating a descriptor the caller owns (checked
-                // open above); the copy is the slot's.
-                let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-                // No descriptor left for the copy (EMFILE): the sync still
-                // runs, on the caller's descriptor.
-                let target = if dup < 0 {
-                    fd
-                } else {
-                    // SAFETY: `dup` is a new descriptor nothing else owns.
-                    slab.slots[idx as usize].pinned = Some(unsafe { OwnedFd::from_raw_fd(dup) });
-                    dup
-                };
-                Ok((opcode::Fsync::new(Fd(target)).flags(flags).build(), idx))
-            }
-            IOCB_CMD_POLL => {
-                if cb.aio_buf > 0xffff || cb.aio_offset != 0 || cb.aio_nbytes != 0 || cb.aio_rw_flags != 0 {
-                    return Err(einval);
-                }
-                // A file without ->poll is always ready for DEFAULT_POLLMASK;
-                // a poll for other bits could never complete: -EINVAL.
-                let always_ready = (libc::POLLIN | libc::POLLOUT | libc::POLLRDNORM | libc::POLLWRNORM) as u64;
-                if (info.is(libc::S_IFREG) || info.is(libc::S_IFDIR)) && cb.aio_buf & always_ready == 0 {
-                    return Err(einval);
-                }
-                let idx = slab.free.pop().ok_or(Errno::EAGAIN)?;
-                Ok((opcode::PollAdd::new(Fd(fd), cb.aio_buf as u32).build(), idx))
-            }
-            _ => Err(einval),
+            };
+            return Ok(entry);
         }
+        let rq = check_rw(cb, info, || supports_nowait(fd, info), euid_is_root)?;
+        let idx = *slab.free.last().ok_or(Errno::EAGAIN)?;
+        let count = if rq.vectored {
+            let n = check_iovec_count(cb)?;
+            let iov = &mut slab.slots[idx as usize].iov;
+            // The kernel copies the array at submit: the caller may free it
+            // once io_submit has returned.
+            user_mem::read_iovecs(cb.aio_buf, n, iov)?;
+            check_iovecs(iov)?
+        } else {
+            check_buffer(cb)?
+        };
+        verify_area(cb.aio_offset, count)?;
+        let off = cb.aio_offset as u64;
+        let e = if !rq.vectored {
+            rw_entry(rq.write, fd, cb.aio_buf, count as u32, off, rq.ioprio, rq.rw_flags)
+        } else {
+            let iov = &slab.slots[idx as usize].iov;
+            let (ptr, n) = (iov.as_ptr(), iov.len() as u32);
+            if rq.write {
+                opcode::Writev::new(Fd(fd), ptr, n).offset(off).ioprio(rq.ioprio).rw_flags(rq.rw_flags).build()
+            } else {
+                opcode::Readv::new(Fd(fd), ptr, n).offset(off).ioprio(rq.ioprio).rw_flags(rq.rw_flags).build()
+            }
+        };
+        slab.free.pop();
+        Ok((e, idx))
     }
 }
 
@@ -366,23 +299,4 @@ pub(super) enum Route {
     Inline(Inline),
     /// Performed by io_submit itself already (`fast_inline`).
     Done,
-}
-
-/// ioprio_check_cap for IOCB_FLAG_IOPRIO.
-pub(super) fn check_ioprio(prio: i16) -> Result<()> {
-    let p = i32::from(prio);
-    let class = (p >> 13) & 0x7;
-    let level = p & 0x7;
-    match class {
-        1 => {
-            // SAFETY: geteuid has no preconditions.
-            if unsafe { libc::geteuid() } != 0 {
-                return Err(Errno(libc::EPERM));
-            }
-            Ok(())
-        }
-        2 | 3 => Ok(()),
-        0 if level == 0 => Ok(()),
-        _ => Err(Errno(libc::EINVAL)),
-    }
 }

@@ -8,17 +8,17 @@ use std::sync::atomic::Ordering;
 use io_uring::types::CancelBuilder;
 
 use crate::engine::Engine;
-use crate::fork;
 use crate::engine::aio_route::AioRoute;
 use crate::errno::{Errno, Result};
+use crate::fork;
 use crate::kernel_abi::{IOCB_CMD_POLL, IoEvent};
 use crate::user_mem::{EventsOut, IocbPtr};
 
 use super::UringEngine;
-use super::mover;
-use super::unusable;
 use super::handover::Settled;
+use super::mover;
 use super::slots::UD_IO;
+use super::unusable;
 
 impl UringEngine {
     pub(super) fn cancel_poll(&self, iocb: IocbPtr, _result: EventsOut) -> Result<()> {
@@ -43,11 +43,7 @@ impl UringEngine {
         // Kernel AIO arms a poll inside io_submit; here the submission
         // thread may not have taken it yet.
         self.wait_consumed();
-        match self
-            .ring
-            .submitter()
-            .register_sync_cancel(None, CancelBuilder::user_data(UD_IO | idx as u64))
-        {
+        match self.ring.submitter().register_sync_cancel(None, CancelBuilder::user_data(UD_IO | idx as u64)) {
             Ok(()) => {
                 self.slab.lock().slots[idx].cancelled = true;
                 Err(Errno::EINPROGRESS)

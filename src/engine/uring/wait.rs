@@ -7,16 +7,16 @@ use std::sync::atomic::Ordering;
 
 use io_uring::EnterFlags;
 
-use crate::engine::{Engine, Wait};
 use crate::engine::aio_route::AioRoute;
+use crate::engine::{Engine, Wait};
 use crate::errno::{Errno, Result, keep_errno};
 
 use super::CountGuard;
 use super::UringEngine;
-use super::unusable;
 use super::handover::Settled;
 use super::setup::io_err;
 use super::spin::PollerSlot;
+use super::unusable;
 
 impl UringEngine {
     pub(super) fn wait_for_events(&self, w: &Wait) -> Result<usize> {
@@ -146,10 +146,8 @@ impl UringEngine {
 
     /// Waits in the kernel for at least one completion, or the timeout.
     pub(super) fn wait_kernel(&self, timeout_ns: Option<u64>, sigmask: *const libc::sigset_t) -> Result<()> {
-        let ts = timeout_ns.map(|ns| KernelTimespec {
-            tv_sec: (ns / 1_000_000_000) as i64,
-            tv_nsec: (ns % 1_000_000_000) as i64,
-        });
+        let ts = timeout_ns
+            .map(|ns| KernelTimespec { tv_sec: (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 });
         let arg = GetEventsArg {
             sigmask: sigmask as u64,
             sigmask_sz: 8,
