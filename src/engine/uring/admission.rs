@@ -18,7 +18,7 @@ use crate::user_mem::IocbList;
 
 use super::UringEngine;
 use super::mover;
-use super::routes::{FdCache, ROUTE_RING, ROUTE_UNKNOWN, cached_route, fd_route, remember_route};
+use super::routes::{FdCache, ROUTE_KERNEL, ROUTE_RING, ROUTE_UNKNOWN, cached_route, fd_route, remember_route, route_alone};
 
 /// O_DIRECT requests of a context that go to the ring before its
 /// kernel-AIO route is made (see `aio_route_when_due`).
@@ -28,6 +28,35 @@ pub(super) const KERNEL_ROUTE_AFTER: u32 = 64;
 pub(super) static MOVER_REGISTRATION: Mutex<()> = Mutex::new(());
 
 impl UringEngine {
+    /// The kernel-AIO route, if this read or write takes it now: its
+    /// descriptor's route is kernel AIO, nothing refuses the route here
+    /// (`kernel_route_refused`), and the route has been made. The fast
+    /// paths ask this; they never make the route.
+    #[inline(always)]
+    pub(super) fn kernel_route_made(&self, cb: &Iocb, route: u8) -> Option<&AioRoute> {
+        if route != ROUTE_KERNEL || self.kernel_route_refused(cb) {
+            return None;
+        }
+        self.aio.get()?.as_ref()
+    }
+
+    /// `kernel_route_made` for the general path, which makes the route
+    /// once it is due (`aio_route_when_due`).
+    pub(super) fn kernel_route_when_due(&self, cb: &Iocb, route: u8) -> Option<&AioRoute> {
+        if route != ROUTE_KERNEL || self.kernel_route_refused(cb) {
+            return None;
+        }
+        self.aio_route_when_due()
+    }
+
+    /// The route a request takes now: its descriptor's, or `route_alone`'s
+    /// where its io_submit carried it alone (`single`) and it is the only
+    /// request the application has in flight (`alone`).
+    #[inline(always)]
+    pub(super) fn route_now(&self, route: u8, single: bool) -> u8 {
+        if single && self.alone() { route_alone(route) } else { route }
+    }
+
     /// Takes room for one more request, or says there is none (-EAGAIN).
     #[inline(always)]
     pub(super) fn reserve(&self) -> bool {

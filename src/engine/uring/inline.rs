@@ -8,9 +8,16 @@ use crate::user_mem;
 use crate::user_mem::IocbPtr;
 
 use super::UringEngine;
-use super::routes::{FAST_IOVECS, forget_route, inline_kind, one_iovec, plain_buffer};
+use super::routes::{FAST_IOVECS, cache_read_first, forget_route, inline_kind, one_iovec, plain_buffer, ring_rw_allowed};
 
 impl UringEngine {
+    /// `try_cached_read` where it may pay (`cache_read_first`); otherwise
+    /// nothing is tried (`CacheRead::Unchecked`).
+    #[inline(always)]
+    pub(super) fn cached_read_if_worth(&self, p: IocbPtr, cb: &Iocb, write: bool) -> CacheRead {
+        if cache_read_first(cb, write) { self.try_cached_read(p, cb) } else { CacheRead::Unchecked }
+    }
+
     /// The inline route without a syscall of its own, for a descriptor the
     /// slow path recently found to be an inline file (`FD_ROUTES`): its
     /// descriptor checks are left to the read or write itself. If that
@@ -188,4 +195,13 @@ pub(super) unsafe fn rw_syscall(write: bool, fd: i32, iov: *const libc::iovec, c
     // SAFETY: per this function's contract; on 64-bit targets the offset is
     // passed whole in pos_l, pos_h is 0.
     unsafe { sys::raw6(nr, fd as usize, iov as usize, cnt as usize, off as usize, 0, flags as usize) }
+}
+
+/// Whether a plain read or write whose route is the ring may be queued
+/// without the general path's descriptor checks: a read that got as far as
+/// the page cache has passed them (`CacheRead::Missed`), otherwise the
+/// cheap ones (`ring_rw_allowed`) decide.
+#[inline(always)]
+pub(super) fn ring_may_take(tried: CacheRead, cb: &Iocb, write: bool) -> bool {
+    tried == CacheRead::Missed || ring_rw_allowed(cb.aio_fildes as i32, write)
 }

@@ -16,10 +16,10 @@ use crate::user_mem::{IocbList, IocbPtr};
 
 use super::UringEngine;
 use super::handover::Settled;
-use super::inline::CacheRead;
+use super::inline::{CacheRead, ring_may_take};
 use super::routes::{
-    ROUTE_KERNEL, ROUTE_UNKNOWN, cache_read_first, cached_route, goes_to_ring, one_iovec, performs_inline, plain_entry,
-    plain_single, ring_rw_allowed, route_alone,
+    ROUTE_KERNEL, ROUTE_UNKNOWN, cached_route, goes_to_ring, one_iovec, performs_inline, plain_entry,
+    plain_single,
 };
 
 impl UringEngine {
@@ -98,10 +98,10 @@ impl UringEngine {
         }
         let route = cached_route(cb.aio_fildes as i32);
         if route == ROUTE_KERNEL {
-            if !is_read_or_write(cb.aio_lio_opcode) || self.kernel_route_refused(&cb) {
+            if !is_read_or_write(cb.aio_lio_opcode) {
                 return None;
             }
-            let Some(Some(aio)) = self.aio.get() else { return None };
+            let aio = self.kernel_route_made(&cb, route)?;
             let r = aio.submit(iocbs.raw(), 1);
             self.nudge_mover();
             if r != 1 {
@@ -119,15 +119,15 @@ impl UringEngine {
         if !goes_to_ring(route, write) {
             return None;
         }
-        let tried = if cache_read_first(&cb, write) { self.try_cached_read(p, &cb) } else { CacheRead::Unchecked };
+        let tried = self.cached_read_if_worth(p, &cb, write);
         if tried == CacheRead::Done {
             self.wake_sleepers();
             return Some(1);
         }
-        if self.alone() && performs_inline(route_alone(route), write) {
+        if performs_inline(self.route_now(route, true), write) {
             return self.single_inline(p, &cb, write);
         }
-        if tried != CacheRead::Missed && !ring_rw_allowed(cb.aio_fildes as i32, write) {
+        if !ring_may_take(tried, &cb, write) {
             return None;
         }
         keep_errno(|| self.queue_single(p, &cb))
@@ -213,7 +213,7 @@ impl UringEngine {
             }
             let route = cached_route(cb.aio_fildes as i32);
             if route == ROUTE_KERNEL {
-                if self.kernel_route_refused(&cb) || !matches!(self.aio.get(), Some(Some(_))) || !self.reserve() {
+                if self.kernel_route_made(&cb, route).is_none() || !self.reserve() {
                     break;
                 }
                 f.run += 1;
@@ -223,7 +223,7 @@ impl UringEngine {
                 if f.run > 0 || route == ROUTE_UNKNOWN || !self.reserve() {
                     break;
                 }
-                let route = if nr == 1 && self.alone() { route_alone(route) } else { route };
+                let route = self.route_now(route, nr == 1);
                 let took = if self.fast_inline(p, &cb, route) {
                     Some(true)
                 } else {
@@ -263,12 +263,11 @@ impl UringEngine {
         write: bool,
         queued: &mut Option<MutexGuard<'a, ()>>,
     ) -> Option<bool> {
-        let tried = if cache_read_first(cb, write) { self.try_cached_read(p, cb) } else { CacheRead::Unchecked };
+        let tried = self.cached_read_if_worth(p, cb, write);
         if tried == CacheRead::Done {
             return Some(true);
         }
-        let fd_ok = tried == CacheRead::Missed || ring_rw_allowed(cb.aio_fildes as i32, write);
-        (fd_ok && self.queue_plain(p, cb, queued)).then_some(false)
+        (ring_may_take(tried, cb, write) && self.queue_plain(p, cb, queued)).then_some(false)
     }
 
     /// Queues a PREAD or PWRITE that passed `ring_rw_allowed`: takes a slot,

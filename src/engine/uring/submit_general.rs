@@ -24,7 +24,7 @@ use super::checks::{
 };
 use super::inline::Inline;
 use super::routes::{
-    FdCache, FdInfo, ROUTE_INLINE, ROUTE_INLINE_WRITES, ROUTE_KERNEL, buffered_nowait_writes, fd_route, remember_route,
+    FdCache, FdInfo, ROUTE_INLINE, ROUTE_INLINE_WRITES, buffered_nowait_writes, fd_route, remember_route,
     route_alone, rw_entry, supports_nowait,
 };
 use super::slots::{EVENTFD_ONE, Slab, UD_IO, UD_RESFD};
@@ -71,8 +71,7 @@ impl UringEngine {
             let route = Self::iocb_route(&cb, &mut fds);
             // A RESFD request goes to the ring: the kernel-AIO route's
             // context would signal the eventfd before the event is in the handle.
-            let kernel =
-                route == ROUTE_KERNEL && !self.kernel_route_refused(&cb) && self.aio_route_when_due().is_some();
+            let kernel = self.kernel_route_when_due(&cb, route).is_some();
             if kernel && self.reserve() {
                 run.get_or_insert(i);
                 i += 1;
