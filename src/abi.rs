@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::config::{self, EngineChoice};
 use crate::engine::kernel::{self, KernelEngine};
-use crate::engine::uring::{self, UringEngine};
+use crate::engine::uring::UringEngine;
 use crate::engine::{Engine, Wait};
 use crate::errno::{Errno, Result, keep_errno};
 use crate::kernel_abi::{sys, AioRingHeader, IoEvent, Iocb, AIO_RING_MAGIC};
@@ -58,11 +58,11 @@ fn setup(nr_events: c_int, ctxp: *mut usize) -> Result<usize> {
             (h, Arc::new(e), "LIBAIO_RS_ENGINE=kernel".to_string())
         }
         EngineChoice::Uring => {
-            uring::probe().map_err(|(e, _)| e)?;
+            UringEngine::probe().map_err(|(e, _)| e)?;
             let (h, e) = UringEngine::setup(nr_events, ctxp, false)?;
             (h, uring_arc(e, &mut fast), "LIBAIO_RS_ENGINE=uring".to_string())
         }
-        EngineChoice::Auto => match uring::probe() {
+        EngineChoice::Auto => match UringEngine::probe() {
             Ok(()) => match UringEngine::setup(nr_events, ctxp, true) {
                 Ok((h, e)) => (h, uring_arc(e, &mut fast), "io_uring available".to_string()),
                 // Argument errors are the caller's: kernel AIO gives the same.

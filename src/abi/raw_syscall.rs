@@ -61,7 +61,7 @@ pub extern "C" fn syscall(nr: c_long, a1: usize, a2: usize, a3: usize, a4: usize
 #[inline(never)]
 fn library_io(nr: c_long, a: [usize; 6]) -> Option<i64> {
     let ctx = a[0];
-    let r: Result<usize> = super::keep_errno(|| {
+    let r: Result<usize> = crate::errno::keep_errno(|| {
         if nr == libc::SYS_io_destroy {
             // Removed first, as libaio's io_destroy does; Ok(None) if unknown.
             return ctx_table::remove(ctx).map(|removed| removed.engine().destroy().map(|()| 0)).transpose();

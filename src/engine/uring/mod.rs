@@ -77,8 +77,6 @@ use slots::Slab;
 use spin::SpinPolicy;
 use sq_head::SqHead;
 
-pub use setup::probe;
-
 /// handle is a live completion ring (handle_ring.rs, mover.rs); programs
 /// that reap from the ring when the magic matches (fio's userspace_reap,
 /// SPDK) then save their io_getevents calls, as under kernel AIO.

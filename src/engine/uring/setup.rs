@@ -58,18 +58,6 @@ pub(super) fn io_err(e: std::io::Error) -> Errno {
     Errno(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
-/// Checks once that io_uring offers what the engine needs.
-pub fn probe() -> core::result::Result<(), (Errno, String)> {
-    if let Some(refused) = SQPOLL_REFUSED.get() {
-        return Err(refused.clone());
-    }
-    PROBE
-        .get_or_init(|| {
-            on_own_thread(probe_once)
-                .unwrap_or_else(|| Err((Errno::EAGAIN, "no thread to set io_uring up on".to_string())))
-        })
-        .clone()
-}
 
 /// Runs `f` on a short-lived thread of its own and returns its result
 /// (None if no thread could be made).
@@ -220,6 +208,19 @@ pub(super) fn aio_ring_nr(nr_events: u32) -> Result<u32> {
 }
 
 impl UringEngine {
+    /// Checks once that io_uring offers what the engine needs.
+    pub fn probe() -> core::result::Result<(), (Errno, String)> {
+        if let Some(refused) = SQPOLL_REFUSED.get() {
+            return Err(refused.clone());
+        }
+        PROBE
+            .get_or_init(|| {
+                on_own_thread(probe_once)
+                    .unwrap_or_else(|| Err((Errno::EAGAIN, "no thread to set io_uring up on".to_string())))
+            })
+            .clone()
+    }
+
     /// io_setup on io_uring. `ctxp` is written with the handle on success.
     /// With `may_hand_over`, the first request may make the context a
     /// kernel-AIO one (handover.rs).
