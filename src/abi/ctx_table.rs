@@ -197,13 +197,13 @@ fn publish(handle: usize, engine: *const UringEngine) -> Option<&'static FastSlo
 }
 
 /// A counted reference to an io_uring engine found in the fast index.
-pub struct Fast {
+pub struct CountedEngine {
     /// The slot's `calls` or `submits`, raised for this value.
     count: &'static AtomicUsize,
     engine: *const UringEngine,
 }
 
-impl core::ops::Deref for Fast {
+impl core::ops::Deref for CountedEngine {
     type Target = UringEngine;
     fn deref(&self) -> &UringEngine {
         // SAFETY: the engine is owned by the table's Arc, which `Removed`
@@ -216,7 +216,7 @@ impl core::ops::Deref for Fast {
     }
 }
 
-impl Drop for Fast {
+impl Drop for CountedEngine {
     fn drop(&mut self) {
         self.count.fetch_sub(1, Ordering::Release);
     }
@@ -225,19 +225,19 @@ impl Drop for Fast {
 /// Finds the io_uring engine behind `handle` in the fast index. Inlined:
 /// it is most of what io_submit and io_getevents do before the engine.
 #[inline(always)]
-pub fn fast(handle: usize) -> Option<Fast> {
+pub fn fast(handle: usize) -> Option<CountedEngine> {
     find(handle, |slot| &slot.calls)
 }
 
 /// `fast` for io_submit, counted in the slot's `submits`: the engine's own
 /// count of submitters is then not needed (`UringEngine::submit_uncounted`).
 #[inline(always)]
-pub fn fast_submit(handle: usize) -> Option<Fast> {
+pub fn fast_submit(handle: usize) -> Option<CountedEngine> {
     find(handle, |slot| &slot.submits)
 }
 
 #[inline(always)]
-fn find(handle: usize, count_of: impl Fn(&'static FastSlot) -> &'static AtomicUsize) -> Option<Fast> {
+fn find(handle: usize, count_of: impl Fn(&'static FastSlot) -> &'static AtomicUsize) -> Option<CountedEngine> {
     // No filter on the handle: one equal to a marker (EMPTY, FREE, BUSY)
     // can only find a marker slot, whose engine is null: None.
     let start = fast_hash(handle);
@@ -249,7 +249,7 @@ fn find(handle: usize, count_of: impl Fn(&'static FastSlot) -> &'static AtomicUs
             count.fetch_add(1, Ordering::SeqCst);
             let engine = slot.engine.load(Ordering::SeqCst);
             if slot.handle.load(Ordering::SeqCst) == handle && !engine.is_null() {
-                return Some(Fast { count, engine });
+                return Some(CountedEngine { count, engine });
             }
             count.fetch_sub(1, Ordering::Release);
             return None;

@@ -18,7 +18,7 @@ use crate::user_mem::IocbList;
 
 use super::UringEngine;
 use super::mover;
-use super::routes::{FdCache, ROUTE_KERNEL, ROUTE_RING, ROUTE_UNKNOWN, cached_route, fd_route, remember_route, route_alone};
+use super::routes::{FdCache, ROUTE_KERNEL, ROUTE_RING, ROUTE_UNKNOWN, cached_route, fd_route, remember_route, route_when_alone};
 
 /// O_DIRECT requests of a context that go to the ring before its
 /// kernel-AIO route is made (see `aio_route_when_due`).
@@ -49,12 +49,12 @@ impl UringEngine {
         self.aio_route_when_due()
     }
 
-    /// The route a request takes now: its descriptor's, or `route_alone`'s
+    /// The route a request takes now: its descriptor's, or `route_when_alone`'s
     /// where its io_submit carried it alone (`single`) and it is the only
     /// request the application has in flight (`alone`).
     #[inline(always)]
     pub(super) fn route_now(&self, route: u8, single: bool) -> u8 {
-        if single && self.alone() { route_alone(route) } else { route }
+        if single && self.alone() { route_when_alone(route) } else { route }
     }
 
     /// Takes room for one more request, or says there is none (-EAGAIN).
@@ -88,7 +88,7 @@ impl UringEngine {
 
     /// Whether the request just reserved is the only one the application
     /// has in flight on this context (events not yet reaped included): it
-    /// then takes `route_alone`. Racy by design: another thread's request
+    /// then takes `route_when_alone`. Racy by design: another thread's request
     /// only changes where this one runs, never its result.
     #[inline(always)]
     pub(super) fn alone(&self) -> bool {

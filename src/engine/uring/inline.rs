@@ -126,11 +126,11 @@ impl UringEngine {
     /// own path amounts to, and posts its event. Every check the kernel
     /// makes at submit has been made, so whatever the syscall returns is
     /// the request's result, as kernel AIO would put it in the event.
-    pub(super) fn run_inline(&self, io: &Inline) {
+    pub(super) fn run_inline(&self, io: &InlineRequest) {
         let vectored = is_vectored(io.opcode);
         let write = is_write(io.opcode);
         let one = libc::iovec { iov_base: io.buf as *mut libc::c_void, iov_len: io.len as usize };
-        let slab = self.slab.lock();
+        let slab = self.slot_table.lock();
         let (iov, cnt) = if vectored {
             let v = &slab.slots[io.idx as usize].iov;
             (v.as_ptr(), v.len() as i32)
@@ -145,7 +145,7 @@ impl UringEngine {
         // access_ok and belong to the caller by libaio's contract, and the
         // kernel validates them again (a bad one is -EFAULT, as in AIO).
         let res = unsafe { rw_syscall(write, io.fd, iov, cnt, io.off, io.rw_flags as u32) };
-        self.slab.lock().free.push(io.idx);
+        self.slot_table.lock().free.push(io.idx);
         self.handle.post(IoEvent { data: io.data, obj: io.iocb, res, res2: 0 });
         self.announce(io.resfd_dup);
     }
@@ -169,7 +169,7 @@ pub(super) enum CacheRead {
 /// (two cross-CPU wake-ups per request): files without FMODE_NOWAIT
 /// (tmpfs, procfs, sysfs) and buffered writes on filesystems whose buffered
 /// writes cannot be tried without blocking (ext4 and most others).
-pub(super) struct Inline {
+pub(super) struct InlineRequest {
     pub(super) idx: u32,
     pub(super) opcode: u16,
     pub(super) fd: i32,

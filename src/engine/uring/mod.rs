@@ -26,7 +26,7 @@
 //! io_submit, and a descriptor closed or reused right after must not change
 //! the request. Buffered reads that the page cache holds whole are done in
 //! io_submit instead (`try_cached_read`), as kernel AIO does them, and so is
-//! a regular file's read or write that is alone in flight (`route_alone`):
+//! a regular file's read or write that is alone in flight (`route_when_alone`):
 //! waking the submission thread for it would cost more than it saves.
 //!
 //! Not every request goes to the ring (routes.rs): reads and writes of files
@@ -73,7 +73,7 @@ use crate::user_mem::{EventsOut, IocbList, IocbPtr};
 
 use eventfd_pins::EventfdPins;
 use handle_ring::HandleRing;
-use slots::Slab;
+use slots::SlotTable;
 use spin::SpinPolicy;
 use sq_head::SqHead;
 
@@ -102,7 +102,7 @@ pub struct UringEngine {
     in_flight: AtomicUsize,
     /// Serialises pushes to the submission queue.
     submit_lock: Mutex<()>,
-    /// Entries pushed to the submission queue so far (wrapping, like the
+    /// RequestEntries pushed to the submission queue so far (wrapping, like the
     /// queue's tail; written under submit_lock): where a submitter's last
     /// entry stands, for `wait_taken`.
     pushed: AtomicU32,
@@ -116,7 +116,7 @@ pub struct UringEngine {
     /// and every pending eventfd write completed and not reaped): only then
     /// can completions overflow, and only then is the flag worth a look.
     cq_may_overflow: bool,
-    slab: Mutex<Slab>,
+    slot_table: Mutex<SlotTable>,
     /// Set by the first io_destroy; a second one gets -EINVAL.
     destroying: AtomicBool,
     /// Threads inside io_getevents on this context: io_destroy returns only

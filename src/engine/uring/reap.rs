@@ -47,7 +47,7 @@ impl UringEngine {
                 *stash = Some(cqe);
                 return Some(false);
             }
-            internal_completion(&mut self.slab.lock(), cqe.user_data());
+            internal_completion(&mut self.slot_table.lock(), cqe.user_data());
         }
         cq.sync();
         drop(cq);
@@ -118,7 +118,7 @@ impl UringEngine {
         if got >= nr || (stash.is_none() && cq.is_empty()) {
             return Ok(got);
         }
-        let mut slab = self.slab.lock();
+        let mut slab = self.slot_table.lock();
         // Internal completions do not count; a request's completion is
         // taken only while there is room for its event: up to the end of
         // the writable run (copy_to_user would stop there).
@@ -257,7 +257,7 @@ impl UringEngine {
     /// holds reap_lock (`stash` is its content).
     pub(super) fn move_ring_locked(&self, stash: &mut Option<io_uring::cqueue::Entry>) -> usize {
         let mut cq = self.completions();
-        let mut slab = self.slab.lock();
+        let mut slab = self.slot_table.lock();
         let mut moved = 0;
         while let Some(cqe) = stash.take().or_else(|| cq.next()) {
             let Some((ev, resfd)) = complete(&mut slab, &cqe) else { continue };

@@ -205,7 +205,7 @@ pub(super) fn goes_to_ring(route: u8, write: bool) -> bool {
 /// a request would wake the submission thread, which then polls for its
 /// idle time, and io_submit would wait for it to be scheduled.
 #[inline(always)]
-pub(super) fn route_alone(route: u8) -> u8 {
+pub(super) fn route_when_alone(route: u8) -> u8 {
     if route == ROUTE_RING_FILE || route == ROUTE_INLINE_WRITES { ROUTE_INLINE } else { route }
 }
 
@@ -293,7 +293,7 @@ pub(super) const ROUTE_UNKNOWN: u8 = 0;
 /// block device).
 pub(super) const ROUTE_RING: u8 = 4;
 /// Reads and writes of a regular file go to the ring (buffered, on a
-/// filesystem that does both without blocking), except alone (`route_alone`).
+/// filesystem that does both without blocking), except alone (`route_when_alone`).
 pub(super) const ROUTE_RING_FILE: u8 = 5;
 /// Reads and writes are done inline (a file without FMODE_NOWAIT).
 pub(super) const ROUTE_INLINE: u8 = 1;

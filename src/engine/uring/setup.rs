@@ -19,7 +19,7 @@ use super::UringEngine;
 use super::eventfd_pins::EventfdPins;
 use super::handle_ring::HandleRing;
 use super::handover::{MODE_UNDECIDED, MODE_URING, UNDECIDED};
-use super::slots::{Slab, Slot};
+use super::slots::{SlotTable, Slot};
 use super::spin::SpinPolicy;
 use super::sq_head::SqHead;
 
@@ -27,7 +27,7 @@ use super::sq_head::SqHead;
 /// before it sleeps (then io_submit wakes it with one syscall).
 pub(super) const SQ_THREAD_IDLE_MS: u32 = 10;
 
-pub(super) struct Anchor {
+pub(super) struct AnchorRing {
     pub(super) epoch: u64,
     pub(super) ring: IoUring,
 }
@@ -43,7 +43,7 @@ pub(super) static SQPOLL_REFUSED: OnceLock<(Errno, String)> = OnceLock::new();
 pub(super) struct SqThread {
     /// A small ring of the library's own attached to the thread, so that
     /// the thread outlives the application's contexts.
-    pub(super) anchor: Option<Anchor>,
+    pub(super) anchor: Option<AnchorRing>,
     /// Until the anchor exists: (epoch, ring fd) of the context whose ring
     /// started the thread. The anchor is attached to it at the next ring:
     /// attaching parks the thread, which right after its creation waits
@@ -148,7 +148,7 @@ pub(super) fn build_ring(sq_entries: u32, cq_entries: u32) -> Result<IoUring> {
             // The thread has run since: attaching parks it at once.
             let small =
                 IoUring::builder().setup_sqpoll(SQ_THREAD_IDLE_MS).setup_attach_wq(fd).build(1).map_err(io_err)?;
-            sqt.anchor = Some(Anchor { epoch, ring: small });
+            sqt.anchor = Some(AnchorRing { epoch, ring: small });
             sqt.first = None;
         }
     }
@@ -241,7 +241,7 @@ impl UringEngine {
         let handle = HandleRing::new(ring_nr, URING_RING_MAGIC)?;
         let mut slots = Vec::new();
         slots.resize_with(nslots, Slot::default);
-        let slab = Slab { slots, free: (0..nslots as u32).rev().collect() };
+        let slab = SlotTable { slots, free: (0..nslots as u32).rev().collect() };
         let epoch = fork::current();
         let engine = UringEngine {
             ring,
@@ -256,7 +256,7 @@ impl UringEngine {
             sq_head,
             reap_lock: Mutex::new(None),
             cq_may_overflow,
-            slab: Mutex::new(slab),
+            slot_table: Mutex::new(slab),
             destroying: AtomicBool::new(false),
             waiters: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),

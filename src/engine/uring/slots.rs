@@ -76,12 +76,12 @@ impl Slot {
 // kernel, never dereferenced by the library; the slab is only used under its lock.
 unsafe impl Send for Slot {}
 
-pub(super) struct Slab {
+pub(super) struct SlotTable {
     pub(super) slots: Vec<Slot>,
     pub(super) free: Vec<u32>,
 }
 
-impl Slab {
+impl SlotTable {
     /// Takes a slot for a plain request of the ring (no RESFD, no NOWAIT).
     #[inline(always)]
     pub(super) fn take(&mut self, iocb: u64, data: u64, opcode: u16) -> Option<u32> {
@@ -99,7 +99,7 @@ impl Slab {
 
 /// A completion of the library's own: the notify write behind a RESFD
 /// request (its slot may now be reused) or a wake-up NOP.
-pub(super) fn internal_completion(slab: &mut Slab, ud: u64) {
+pub(super) fn internal_completion(slab: &mut SlotTable, ud: u64) {
     if ud & UD_TAG == UD_RESFD {
         let idx = (ud & 0xffff_ffff) as u32;
         slab.slots[idx as usize].resfd_pending = false;
@@ -112,7 +112,7 @@ pub(super) fn internal_completion(slab: &mut Slab, ud: u64) {
 /// the slot is released if nothing else of it is awaited. None for the
 /// library's own completions.
 #[inline(always)]
-pub(super) fn complete(slab: &mut Slab, cqe: &io_uring::cqueue::Entry) -> Option<(IoEvent, i32)> {
+pub(super) fn complete(slab: &mut SlotTable, cqe: &io_uring::cqueue::Entry) -> Option<(IoEvent, i32)> {
     let ud = cqe.user_data();
     let idx = (ud & 0xffff_ffff) as u32;
     if ud & UD_TAG != UD_IO {

@@ -202,18 +202,18 @@ impl UringEngine {
 
 /// The queue entries of one request: the I/O, or the I/O hard-linked to its
 /// eventfd write. Kept on the stack: io_submit allocates nothing.
-pub(super) enum Entries {
+pub(super) enum RequestEntries {
     None,
     One([squeue::Entry; 1]),
     Linked([squeue::Entry; 2]),
 }
 
-impl Entries {
+impl RequestEntries {
     pub(super) fn as_slice(&self) -> &[squeue::Entry] {
         match self {
-            Entries::None => &[],
-            Entries::One(e) => e,
-            Entries::Linked(e) => e,
+            RequestEntries::None => &[],
+            RequestEntries::One(e) => e,
+            RequestEntries::Linked(e) => e,
         }
     }
 }

@@ -133,7 +133,7 @@ impl UringEngine {
         keep_errno(|| self.queue_single(p, &cb))
     }
 
-    /// `submit_single` of a read or write its route (or `route_alone`)
+    /// `submit_single` of a read or write its route (or `route_when_alone`)
     /// performs inline: done here, as under kernel AIO (a read that missed
     /// the page cache waits for the disk). None leaves it to the batch path.
     #[inline(always)]
@@ -165,7 +165,7 @@ impl UringEngine {
     pub(super) fn submit_batch(&self, iocbs: IocbList, nr: usize) -> Result<usize> {
         // The common batch first: iocbs of descriptors with a cached route
         // that go inline or to the kernel-AIO route, with nothing unusual.
-        let Fast { end: i, accepted: mut done, mut inlined, run, mut queued_upto } = self.submit_fast(iocbs, nr);
+        let FastPrefix { end: i, accepted: mut done, mut inlined, run, mut queued_upto } = self.submit_fast(iocbs, nr);
         let mut first_err = None;
         if i < nr {
             // The general path carries on, the fast path's kernel-AIO run included.
@@ -199,10 +199,10 @@ impl UringEngine {
     /// (performed here, see `fast_inline`), the ring (queued here, see
     /// `fast_ring`) or kernel AIO (reserved and left for the caller to pass
     /// on as one run), and stops, with no effect on that iocb, at the first
-    /// one that needs a closer look. Returns what it did (`Fast`).
+    /// one that needs a closer look. Returns what it did (`FastPrefix`).
     #[inline(always)]
-    pub(super) fn submit_fast(&self, iocbs: IocbList, nr: usize) -> Fast {
-        let mut f = Fast { end: 0, accepted: 0, inlined: false, run: 0, queued_upto: None };
+    pub(super) fn submit_fast(&self, iocbs: IocbList, nr: usize) -> FastPrefix {
+        let mut f = FastPrefix { end: 0, accepted: 0, inlined: false, run: 0, queued_upto: None };
         // Taken at the first request queued to the ring, kept for the batch.
         let mut queued: Option<MutexGuard<'_, ()>> = None;
         while f.end < nr {
@@ -288,7 +288,7 @@ impl UringEngine {
     /// the key cleared, the entry. None, with no effect, if no slot is free.
     #[inline(always)]
     pub(super) fn claim_plain(&self, p: IocbPtr, cb: &Iocb) -> Option<squeue::Entry> {
-        let idx = self.slab.lock().take(p.addr(), cb.aio_data, cb.aio_lio_opcode)?;
+        let idx = self.slot_table.lock().take(p.addr(), cb.aio_data, cb.aio_lio_opcode)?;
         p.clear_key();
         Some(plain_entry(cb, idx))
     }
@@ -298,7 +298,7 @@ impl UringEngine {
 /// accepted `accepted` iocbs (inline or queued to the ring), and left the
 /// last `run` iocbs before `end` reserved for the kernel-AIO route.
 /// `queued_upto`: where its last entry queued to the ring stands.
-pub(super) struct Fast {
+pub(super) struct FastPrefix {
     pub(super) end: usize,
     pub(super) accepted: usize,
     pub(super) inlined: bool,

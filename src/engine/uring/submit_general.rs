@@ -22,13 +22,13 @@ use super::checks::{
     OtherRequest, check_buffer, check_header, check_iovec_count, check_iovecs, check_other, check_rw, euid_is_root,
     verify_area,
 };
-use super::inline::Inline;
+use super::inline::InlineRequest;
 use super::routes::{
     FdCache, FdInfo, ROUTE_INLINE, ROUTE_INLINE_WRITES, buffered_nowait_writes, fd_route, remember_route,
-    route_alone, rw_entry, supports_nowait,
+    route_when_alone, rw_entry, supports_nowait,
 };
-use super::slots::{EVENTFD_ONE, Slab, UD_IO, UD_RESFD};
-use super::submission_queue::Entries;
+use super::slots::{EVENTFD_ONE, SlotTable, UD_IO, UD_RESFD};
+use super::submission_queue::RequestEntries;
 
 impl UringEngine {
     /// io_submit's general path for iocbs [from, nr): every check in the
@@ -47,7 +47,7 @@ impl UringEngine {
     ) -> (usize, Option<Errno>, bool, Option<u32>) {
         // Filled only by the slow path: the fast one looks at no descriptor.
         let mut fds: Option<FdCache> = None;
-        let mut entries = Entries::None;
+        let mut entries = RequestEntries::None;
         let mut done = 0;
         let mut first_err = None;
         let mut inlined = false;
@@ -94,16 +94,16 @@ impl UringEngine {
                     first_err = Some(e);
                     break;
                 }
-                Ok(Route::Ring) => {
+                Ok(Accepted::Ring) => {
                     submit_guard.get_or_insert_with(|| self.submit_lock.lock());
                     self.ring_pending.fetch_add(1, Ordering::AcqRel);
                     self.push(entries.as_slice());
                 }
-                Ok(Route::Inline(io)) => {
+                Ok(Accepted::Inline(io)) => {
                     self.run_inline(&io);
                     inlined = true;
                 }
-                Ok(Route::Done) => inlined = true,
+                Ok(Accepted::Done) => inlined = true,
             }
             done += 1;
             i += 1;
@@ -129,23 +129,23 @@ impl UringEngine {
         route: u8,
         single: bool,
         fds: &mut Option<FdCache>,
-        out: &mut Entries,
-    ) -> Result<Route> {
+        out: &mut RequestEntries,
+    ) -> Result<Accepted> {
         check_header(cb)?;
         // Reserve room for the event, as the kernel does before it looks at the fd.
         if !self.reserve() {
             return Err(Errno::EAGAIN);
         }
         let alone = single && self.alone();
-        if self.fast_inline(p, cb, if alone { route_alone(route) } else { route }) {
-            return Ok(Route::Done);
+        if self.fast_inline(p, cb, if alone { route_when_alone(route) } else { route }) {
+            return Ok(Accepted::Done);
         }
         if cb.aio_flags & IOCB_FLAG_RESFD != 0 && !self.watched_by_mover() {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             return Err(Errno::EAGAIN);
         }
         let fds = fds.get_or_insert_with(FdCache::default);
-        let r = self.prepare_reserved(p, cb, alone, fds, &mut self.slab.lock(), out);
+        let r = self.prepare_reserved(p, cb, alone, fds, &mut self.slot_table.lock(), out);
         if r.is_err() {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
         }
@@ -158,9 +158,9 @@ impl UringEngine {
         cb: &Iocb,
         alone: bool,
         fds: &mut FdCache,
-        slab: &mut Slab,
-        out: &mut Entries,
-    ) -> Result<Route> {
+        slab: &mut SlotTable,
+        out: &mut RequestEntries,
+    ) -> Result<Accepted> {
         let fd = cb.aio_fildes as i32;
         let info = fds.get(fd)?;
         let mut resfd_dup = -1;
@@ -181,13 +181,13 @@ impl UringEngine {
         let rw = write || matches!(cb.aio_lio_opcode, IOCB_CMD_PREAD | IOCB_CMD_PREADV);
         let route = fd_route(fd, info);
         remember_route(fd, route);
-        let route = if alone { route_alone(route) } else { route };
+        let route = if alone { route_when_alone(route) } else { route };
         // RWF_NOWAIT stays on the ring: preadv2/pwritev2 return 0 for an
         // empty transfer before the filesystem can refuse the flag, where
         // kernel AIO's event says -EOPNOTSUPP (ext4 buffered writes).
         let nowait = cb.aio_rw_flags & RWF_NOWAIT != 0;
         if rw && !nowait && (route == ROUTE_INLINE || (route == ROUTE_INLINE_WRITES && write)) {
-            return Ok(Route::Inline(Inline {
+            return Ok(Accepted::Inline(InlineRequest {
                 idx,
                 opcode: cb.aio_lio_opcode,
                 fd,
@@ -215,14 +215,14 @@ impl UringEngine {
             // signals the application's eventfd.
             let notify = self.notify.get().copied().unwrap_or(-1);
             let w = opcode::Write::new(Fd(notify), (&raw const EVENTFD_ONE).cast(), 8).build();
-            *out = Entries::Linked([
+            *out = RequestEntries::Linked([
                 entry.user_data(ud).flags(squeue::Flags::IO_HARDLINK),
                 w.user_data(UD_RESFD | u64::from(idx)),
             ]);
         } else {
-            *out = Entries::One([entry.user_data(ud)]);
+            *out = RequestEntries::One([entry.user_data(ud)]);
         }
-        Ok(Route::Ring)
+        Ok(Accepted::Ring)
     }
 
     /// The opcode-specific checks (checks.rs, in the kernel's order) and
@@ -232,7 +232,7 @@ impl UringEngine {
         cb: &Iocb,
         fd: i32,
         info: FdInfo,
-        slab: &mut Slab,
+        slab: &mut SlotTable,
     ) -> Result<(squeue::Entry, u32)> {
         if !is_read_or_write(cb.aio_lio_opcode) {
             let entry = match check_other(cb, info)? {
@@ -291,11 +291,11 @@ impl UringEngine {
 }
 
 /// Where an accepted request goes.
-pub(super) enum Route {
+pub(super) enum Accepted {
     /// Queued to the ring (the entries are in `out`).
     Ring,
     /// To be performed by io_submit itself.
-    Inline(Inline),
+    Inline(InlineRequest),
     /// Performed by io_submit itself already (`fast_inline`).
     Done,
 }

@@ -34,7 +34,7 @@ impl UringEngine {
             return Err(Errno(libc::EINVAL));
         }
         let target = {
-            let slab = self.slab.lock();
+            let slab = self.slot_table.lock();
             slab.slots
                 .iter()
                 .position(|s| s.io_pending && !s.cancelled && s.iocb == iocb.addr() && s.opcode == IOCB_CMD_POLL)
@@ -45,7 +45,7 @@ impl UringEngine {
         self.wait_consumed();
         match self.ring.submitter().register_sync_cancel(None, CancelBuilder::user_data(UD_IO | idx as u64)) {
             Ok(()) => {
-                self.slab.lock().slots[idx].cancelled = true;
+                self.slot_table.lock().slots[idx].cancelled = true;
                 Err(Errno::EINPROGRESS)
             }
             Err(_) => Err(Errno(libc::EINVAL)),
@@ -85,12 +85,12 @@ impl UringEngine {
         // Kernel AIO cancels its polls and waits for everything else; events
         // still pending are discarded. A poll may still sit in the submission
         // queue when the first cancel runs, so cancel on every round.
-        let mut sink = Discard::new();
+        let mut sink = DiscardedEvents::new();
         let mut polls = Vec::new();
         loop {
             polls.clear();
             let outstanding = {
-                let slab = self.slab.lock();
+                let slab = self.slot_table.lock();
                 for (i, s) in slab.slots.iter().enumerate() {
                     if s.io_pending && s.opcode == IOCB_CMD_POLL {
                         polls.push(UD_IO | i as u64);
@@ -127,11 +127,11 @@ impl UringEngine {
 }
 
 /// Scratch room for the events io_destroy throws away.
-pub(super) struct Discard(pub(super) Vec<IoEvent>);
+pub(super) struct DiscardedEvents(pub(super) Vec<IoEvent>);
 
-impl Discard {
-    pub(super) fn new() -> Discard {
-        Discard(vec![IoEvent::default(); 256])
+impl DiscardedEvents {
+    pub(super) fn new() -> DiscardedEvents {
+        DiscardedEvents(vec![IoEvent::default(); 256])
     }
     pub(super) fn out(&mut self) -> EventsOut {
         EventsOut::library_owned(&mut self.0)
