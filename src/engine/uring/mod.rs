@@ -37,6 +37,15 @@
 //! iocb (`submit_single`) and batches of plain reads and writes on a
 //! descriptor whose route is known (`submit_fast`). spin.rs decides when
 //! io_getevents polls the kernel-AIO route before it sleeps.
+//!
+//! The parts, in the order a request meets them: setup.rs (io_setup),
+//! handover.rs (the first request's choice), submit.rs (the fast paths),
+//! submit_general.rs with checks.rs (the general path and the kernel's
+//! checks), admission.rs (the decisions all paths share), routes.rs (a
+//! descriptor's route), inline.rs (requests done inside io_submit),
+//! submission_queue.rs (the ring's queue), slots.rs (what a queued request
+//! captured), reap.rs and wait.rs (io_getevents), teardown.rs (io_cancel,
+//! io_destroy); handle_ring.rs and mover.rs keep the handle a live ring.
 
 mod admission;
 mod checks;
