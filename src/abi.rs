@@ -21,6 +21,7 @@ use core::mem::size_of;
 use std::sync::Arc;
 
 use crate::config::{self, EngineChoice};
+use crate::stats;
 use crate::engine::kernel::{self, KernelEngine};
 use crate::engine::uring::UringEngine;
 use crate::engine::{Engine, Wait};
@@ -84,8 +85,20 @@ fn setup(nr_events: c_int, ctxp: *mut usize) -> Result<usize> {
             engine.name()
         ));
     }
+    if stats::sink().is_some() {
+        stats::set_exit_report(report_open_contexts);
+    }
     ctx_table::insert(handle, engine, fast);
     Ok(0)
+}
+
+/// LIBAIO_RS_STATS at exit: every context still open.
+fn report_open_contexts() {
+    for (handle, engine) in ctx_table::open_contexts() {
+        if let Some((name, s)) = engine.stats() {
+            stats::report(handle, name, s);
+        }
+    }
 }
 
 /// Errors of io_uring_setup that mean "not here" rather than "bad arguments".
@@ -96,7 +109,13 @@ fn is_uring_refusal(e: Errno) -> bool {
 fn destroy(ctx: usize) -> Result<usize> {
     match ctx_table::remove(ctx) {
         // Dropping `removed` waits for fast-path calls still on the engine.
-        Some(removed) => removed.engine().destroy().map(|()| 0),
+        Some(removed) => {
+            removed.engine().destroy()?;
+            if let Some((name, s)) = removed.engine().stats() {
+                stats::report(ctx, name, s);
+            }
+            Ok(0)
+        }
         None => Errno::from_ret(sys::io_destroy(ctx)).map(|_| 0),
     }
 }

@@ -15,6 +15,15 @@ pub enum EngineChoice {
     Kernel,
 }
 
+/// Where LIBAIO_RS_STATS sends the statistics (stats.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatsSink {
+    /// `1`: a block of lines per context on stderr.
+    Stderr,
+    /// A path: one JSON line per context, appended.
+    JsonLines(String),
+}
+
 #[derive(Debug)]
 pub struct Config {
     pub engine: EngineChoice,
@@ -24,6 +33,8 @@ pub struct Config {
     /// How long io_getevents may poll a context's kernel-AIO completions
     /// before it sleeps (LIBAIO_RS_SPIN_US), in nanoseconds; 0 never polls.
     pub spin_ns: u64,
+    /// LIBAIO_RS_STATS: None (unset, empty or 0) counts nothing.
+    pub stats: Option<StatsSink>,
 }
 
 /// The default poll before sleeping: long enough for an O_DIRECT read of a
@@ -51,6 +62,7 @@ impl Config {
             engine_from_env: false,
             log: false,
             spin_ns: DEFAULT_SPIN_US * 1000,
+            stats: None,
         };
         // SAFETY: getauxval has no preconditions.
         if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
@@ -76,6 +88,13 @@ impl Config {
                 Ok(us) if us <= 1_000_000 => cfg.spin_ns = us * 1000,
                 _ => warn_bad("LIBAIO_RS_SPIN_US", &v, "0..1000000", &DEFAULT_SPIN_US.to_string()),
             }
+        }
+        if let Some(v) = var("LIBAIO_RS_STATS") {
+            cfg.stats = match v.as_str() {
+                "" | "0" => None,
+                "1" => Some(StatsSink::Stderr),
+                path => Some(StatsSink::JsonLines(path.to_string())),
+            };
         }
         cfg
     }

@@ -12,4 +12,5 @@ mod engine;
 mod errno;
 mod fork;
 mod kernel_abi;
+mod stats;
 mod user_mem;

@@ -139,6 +139,17 @@ impl EventsOut {
         EventsOut(buf.as_mut_ptr())
     }
 
+    /// Event `i` as written, for the statistics (None outside the user range).
+    pub fn read(self, i: usize) -> Option<IoEvent> {
+        if !self.can_write(i) {
+            return None;
+        }
+        let at = (self.0 as usize).wrapping_add(i * size_of::<IoEvent>());
+        // SAFETY: io_getevents' contract: room for `nr` events at `events`,
+        // which the call just wrote up to `i`; the slot is in the user range.
+        Some(unsafe { core::ptr::read_unaligned(at as *const IoEvent) })
+    }
+
     /// Whether event `i` can be written (false where copy_to_user would fail).
     pub fn can_write(self, i: usize) -> bool {
         is_user_range((self.0 as usize).wrapping_add(i * size_of::<IoEvent>()), size_of::<IoEvent>())

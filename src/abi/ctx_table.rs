@@ -80,6 +80,13 @@ pub fn insert(handle: usize, engine: Arc<dyn Engine>, uring: Option<*const Uring
 /// returns. The engine is freed only when the returned value is dropped,
 /// which first waits for the other fast-path calls still counted on its
 /// slot: drop it after the engine's own teardown has woken its sleepers.
+/// Every open context (for the statistics at exit). Gives up, with none,
+/// if the table stays locked for writing: exit must not hang on it.
+pub fn open_contexts() -> Vec<(usize, Arc<dyn Engine>)> {
+    let Some(table) = TABLE.try_read_for(std::time::Duration::from_millis(100)) else { return Vec::new() };
+    table.iter().map(|(h, e)| (*h, e.engine.clone())).collect()
+}
+
 pub fn remove(handle: usize) -> Option<Removed> {
     let e = TABLE.write().remove(&handle)?;
     if let Some(slot) = e.fast {

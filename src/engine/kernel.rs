@@ -6,7 +6,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::kernel_abi::{sys, AioRingHeader, IoSigset, AIO_RING_MAGIC};
+use crate::kernel_abi::{is_read_or_write, is_vectored, sys, AioRingHeader, IoSigset, Iocb, AIO_RING_MAGIC};
+use crate::stats::{ContextStats, StatsRoute};
 use crate::user_mem::{self, EventsOut, IocbList, IocbPtr};
 use crate::engine::{Engine, Wait};
 use crate::errno::{Errno, Result};
@@ -24,6 +25,48 @@ pub fn get_events_raw(ctx: usize, w: &Wait) -> i64 {
     }
 }
 
+/// LIBAIO_RS_STATS for an io_submit the kernel answered with `ret`: the
+/// requests it took, and the bytes they ask for (the iocbs read again, for
+/// the statistics only); `in_flight` as the caller knows it (0: unknown).
+pub fn count_kernel_submit(s: &ContextStats, iocbs: IocbList, ret: i64, in_flight: usize) {
+    count_kernel_requests(s, iocbs, ret);
+    s.submitted(ret, in_flight);
+}
+
+/// The requests of `count_kernel_submit`, without io_submit's result.
+pub fn count_kernel_requests(s: &ContextStats, iocbs: IocbList, ret: i64) {
+    for i in 0..ret.max(0) as usize {
+        if let Ok(cb) = iocbs.get(i).and_then(|p| p.read()) {
+            s.request(StatsRoute::KernelAio, request_bytes(&cb));
+        }
+    }
+}
+
+/// The bytes a read or write asks for (its iovecs' total for PREADV and
+/// PWRITEV, 0 if they cannot be read); 0 for other opcodes.
+pub fn request_bytes(cb: &Iocb) -> u64 {
+    if !is_read_or_write(cb.aio_lio_opcode) {
+        return 0;
+    }
+    if !is_vectored(cb.aio_lio_opcode) {
+        return cb.aio_nbytes;
+    }
+    let mut iov = Vec::new();
+    if cb.aio_nbytes > 1024 || user_mem::read_iovecs(cb.aio_buf, cb.aio_nbytes as usize, &mut iov).is_err() {
+        return 0;
+    }
+    iov.iter().map(|v| v.iov_len as u64).sum()
+}
+
+/// LIBAIO_RS_STATS for `n` events io_getevents wrote to `events` (read back).
+pub fn count_events(s: &ContextStats, events: EventsOut, n: i64) {
+    for i in 0..n.max(0) as usize {
+        if let Some(ev) = events.read(i) {
+            s.event(ev.res);
+        }
+    }
+}
+
 /// Set in `KernelEngine::readers` once io_destroy has begun.
 const DYING: usize = 1 << (usize::BITS - 1);
 
@@ -34,6 +77,8 @@ pub struct KernelEngine {
     /// Threads reading the ring for the shortcut, plus the DYING bit: the
     /// kernel unmaps the ring in io_destroy, so destroy waits for readers.
     readers: AtomicUsize,
+    /// LIBAIO_RS_STATS' counters (None when it is not set).
+    stats: Option<Box<ContextStats>>,
 }
 
 impl KernelEngine {
@@ -43,13 +88,15 @@ impl KernelEngine {
         // The kernel has just written the id there, so the slot is writable
         // and readable; read it back to learn the handle.
         let ctx = user_mem::read_user::<usize>(ctxp as usize).ok_or(Errno::EFAULT)?;
-        Ok((ctx, KernelEngine { ctx, epoch: fork::current(), readers: AtomicUsize::new(0) }))
+        let stats = ContextStats::for_new_context();
+        Ok((ctx, KernelEngine { ctx, epoch: fork::current(), readers: AtomicUsize::new(0), stats }))
     }
 
     /// The engine of a kernel context this process made whose id is `ctx`
     /// (an io_uring context handed over to kernel AIO, see handover.rs).
+    /// Its calls are counted by the io_uring context that adopts it.
     pub fn adopt(ctx: usize) -> KernelEngine {
-        KernelEngine { ctx, epoch: fork::current(), readers: AtomicUsize::new(0) }
+        KernelEngine { ctx, epoch: fork::current(), readers: AtomicUsize::new(0), stats: None }
     }
 
     fn ring_header(&self) -> Option<AioRingHeader> {
@@ -79,11 +126,27 @@ impl Engine for KernelEngine {
     }
 
     fn submit(&self, iocbs: IocbList) -> Result<usize> {
-        Errno::from_ret(sys::io_submit(self.ctx, iocbs.nr(), iocbs.raw())).map(|n| n as usize)
+        let r = sys::io_submit(self.ctx, iocbs.nr(), iocbs.raw());
+        if let Some(s) = &self.stats {
+            count_kernel_submit(s, iocbs, r, 0);
+        }
+        Errno::from_ret(r).map(|n| n as usize)
     }
 
     fn get_events(&self, wait: &Wait) -> Result<usize> {
-        Errno::from_ret(get_events_raw(self.ctx, wait)).map(|n| n as usize)
+        let r = get_events_raw(self.ctx, wait);
+        if let Some(s) = &self.stats {
+            count_events(s, wait.events, r);
+        }
+        Errno::from_ret(r).map(|n| n as usize)
+    }
+
+    fn stats(&self) -> Option<(&'static str, &ContextStats)> {
+        // A forked child's copy: the parent reports it.
+        if !fork::is_current(self.epoch) {
+            return None;
+        }
+        Some(("kernel", self.stats.as_deref()?))
     }
 
     fn nothing_ready(&self) -> Option<bool> {

@@ -12,6 +12,7 @@ pub mod uring;
 
 use crate::user_mem::{EventsOut, IocbList, IocbPtr, SigmaskPtr, TimeoutPtr};
 use crate::errno::Result;
+use crate::stats::ContextStats;
 
 /// The arguments of io_getevents / io_pgetevents, as the caller gave them.
 #[derive(Clone, Copy)]
@@ -44,4 +45,8 @@ pub trait Engine: Send + Sync {
 
     /// io_destroy: returns once nothing of the context can touch the caller's memory.
     fn destroy(&self) -> Result<()>;
+
+    /// LIBAIO_RS_STATS' counters and the engine's name for the report
+    /// (None when the variable is not set).
+    fn stats(&self) -> Option<(&'static str, &ContextStats)>;
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use parking_lot::Mutex;
 
+use crate::engine::kernel::count_kernel_requests;
 use crate::engine::aio_route::AioRoute;
 use crate::errno::{Errno, keep_errno};
 use crate::kernel_abi::{
@@ -179,6 +180,10 @@ impl UringEngine {
         let took = r.max(0) as usize;
         if took < n {
             self.in_flight.fetch_sub(n - took, Ordering::AcqRel);
+        }
+        if let Some(s) = &self.stats {
+            let run = IocbList::new(iocbs.raw().wrapping_add(start), n as i64);
+            count_kernel_requests(s, run, took as i64);
         }
         (took, (r < 0).then(|| Errno(-r as i32)))
     }

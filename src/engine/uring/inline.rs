@@ -3,6 +3,8 @@
 //! file's request alone in flight, and buffered reads the page cache holds
 //! whole. Each posts its event to the handle; none queues anything.
 
+use crate::engine::kernel::request_bytes;
+use crate::stats::{ContextStats, StatsRoute};
 use crate::kernel_abi::{IoEvent, Iocb, MAX_RW_COUNT, RWF_NOWAIT, is_read_or_write, is_vectored, is_write, sys};
 use crate::user_mem;
 use crate::user_mem::IocbPtr;
@@ -85,6 +87,9 @@ impl UringEngine {
             return false;
         }
         self.handle.post(IoEvent { data: cb.aio_data, obj: p.addr(), res, res2: 0 });
+        if let Some(s) = &self.stats {
+            count_done_in_submit(s, StatsRoute::Inline, request_bytes(cb), res);
+        }
         true
     }
 
@@ -119,6 +124,9 @@ impl UringEngine {
             return if res > 0 || res == -i64::from(libc::EAGAIN) { CacheRead::Missed } else { CacheRead::Unchecked };
         }
         self.handle.post(IoEvent { data: cb.aio_data, obj: p.addr(), res, res2: 0 });
+        if let Some(s) = &self.stats {
+            count_done_in_submit(s, StatsRoute::PageCache, cb.aio_nbytes, res);
+        }
         CacheRead::Done
     }
 
@@ -137,6 +145,10 @@ impl UringEngine {
         } else {
             (&raw const one, 1)
         };
+        let bytes = match (&self.stats, vectored) {
+            (Some(_), true) => slab.slots[io.idx as usize].iov.iter().map(|v| v.iov_len as u64).sum(),
+            _ => io.len,
+        };
         drop(slab);
         // The slot (and its iovec copy) stays ours until it is released
         // below: no other thread touches a slot it did not take.
@@ -147,6 +159,9 @@ impl UringEngine {
         let res = unsafe { rw_syscall(write, io.fd, iov, cnt, io.off, io.rw_flags as u32) };
         self.slot_table.lock().free.push(io.idx);
         self.handle.post(IoEvent { data: io.data, obj: io.iocb, res, res2: 0 });
+        if let Some(s) = &self.stats {
+            count_done_in_submit(s, StatsRoute::Inline, bytes, res);
+        }
         self.announce(io.resfd_dup);
     }
 }
@@ -204,4 +219,12 @@ pub(super) unsafe fn rw_syscall(write: bool, fd: i32, iov: *const libc::iovec, c
 #[inline(always)]
 pub(super) fn ring_may_take(tried: CacheRead, cb: &Iocb, write: bool) -> bool {
     tried == CacheRead::Missed || ring_rw_allowed(cb.aio_fildes as i32, write)
+}
+
+/// LIBAIO_RS_STATS: a request performed inside io_submit, and its result.
+#[cold]
+#[inline(never)]
+fn count_done_in_submit(s: &ContextStats, route: StatsRoute, bytes: u64, res: i64) {
+    s.request(route, bytes.min(MAX_RW_COUNT));
+    s.event(res);
 }

@@ -77,6 +77,7 @@ use crate::engine::kernel::KernelEngine;
 use crate::engine::{Engine, Wait};
 use crate::errno::{Errno, Result};
 use crate::fork;
+use crate::stats::ContextStats;
 use crate::kernel_abi::AIO_RING_MAGIC;
 use crate::user_mem::{EventsOut, IocbList, IocbPtr};
 
@@ -173,6 +174,8 @@ pub struct UringEngine {
     /// Requests that could have taken the kernel-AIO route before it was
     /// made (see `aio_route_when_due`).
     direct_before_route: AtomicU32,
+    /// LIBAIO_RS_STATS' counters (None when it is not set).
+    stats: Option<Box<ContextStats>>,
 }
 
 /// Counts a thread inside a call (io_getevents, io_submit) for as long as it lives.
@@ -243,5 +246,15 @@ impl Engine for UringEngine {
     /// teardown.rs
     fn destroy(&self) -> Result<()> {
         self.tear_down()
+    }
+
+    fn stats(&self) -> Option<(&'static str, &ContextStats)> {
+        // A forked child's copy: the parent reports it.
+        if !fork::is_current(self.epoch) {
+            return None;
+        }
+        // `kernel` is set at the handover only.
+        let name = if self.kernel.get().is_some() { "kernel (handed over)" } else { "uring" };
+        Some((name, self.stats.as_deref()?))
     }
 }

@@ -128,6 +128,9 @@ impl UringEngine {
         while got < end {
             let Some(cqe) = stash.take().or_else(|| cq.next()) else { break };
             let Some((ev, resfd)) = complete(&mut slab, &cqe) else { continue };
+            if let Some(s) = &self.stats {
+                s.event(ev.res);
+            }
             if resfd >= 0 {
                 self.handle.post(ev);
                 self.announce(resfd);
@@ -194,6 +197,9 @@ impl UringEngine {
         let kept = unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<IoEvent>(), k) };
         // Cannot fail: every slot up to got + room was checked above.
         events.write_all(got, kept);
+        if let Some(s) = &self.stats {
+            kept.iter().for_each(|e| s.event(e.res));
+        }
         self.in_flight.fetch_sub(k, Ordering::AcqRel);
         Ok(got + k)
     }
@@ -261,6 +267,9 @@ impl UringEngine {
         let mut moved = 0;
         while let Some(cqe) = stash.take().or_else(|| cq.next()) {
             let Some((ev, resfd)) = complete(&mut slab, &cqe) else { continue };
+            if let Some(s) = &self.stats {
+                s.event(ev.res);
+            }
             self.handle.post(ev);
             self.announce(resfd);
             moved += 1;
@@ -289,7 +298,11 @@ impl UringEngine {
             }
             for e in &buf[..k] {
                 // SAFETY: reap initialised buf[..k].
-                self.handle.post(unsafe { e.assume_init() });
+                let e = unsafe { e.assume_init() };
+                if let Some(s) = &self.stats {
+                    s.event(e.res);
+                }
+                self.handle.post(e);
             }
             moved += k;
         }

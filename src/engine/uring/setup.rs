@@ -10,6 +10,7 @@ use std::sync::{Mutex as StdMutex, OnceLock};
 use io_uring::{IoUring, Probe, opcode};
 use parking_lot::Mutex;
 
+use crate::stats::ContextStats;
 use crate::errno::{Errno, Result};
 use crate::fork;
 use crate::user_mem;
@@ -275,6 +276,7 @@ impl UringEngine {
             kernel: OnceLock::new(),
             may_hand_over,
             direct_before_route: AtomicU32::new(0),
+            stats: ContextStats::for_new_context(),
             handle,
         };
         if !user_mem::write_user::<usize>(ctxp as usize, engine.handle.addr()) {

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use io_uring::{opcode, squeue};
 use parking_lot::MutexGuard;
 
+use super::wait::now_ns;
 use super::UringEngine;
 use super::slots::UD_WAKE;
 
@@ -97,6 +98,18 @@ impl UringEngine {
     /// number reused for another file would redirect it there.
     #[inline(never)]
     pub(super) fn wait_taken(&self, upto: u32) {
+        match &self.stats {
+            None => self.wait_taken_untimed(upto),
+            Some(s) => {
+                let start = now_ns();
+                self.wait_taken_untimed(upto);
+                s.ring_wait(now_ns().saturating_sub(start));
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn wait_taken_untimed(&self, upto: u32) {
         let mut tries = 0u32;
         // `upto` is at most 2^31 entries ahead of the head.
         while (self.sq_head.load().wrapping_sub(upto) as i32) < 0 {

@@ -11,6 +11,9 @@ use parking_lot::MutexGuard;
 
 use crate::engine::Engine;
 use crate::errno::{Result, keep_errno};
+use crate::engine::kernel::{count_kernel_requests, request_bytes};
+use crate::stats::StatsRoute;
+use crate::kernel_abi::MAX_RW_COUNT;
 use crate::kernel_abi::{Iocb, is_read_or_write};
 use crate::user_mem::{IocbList, IocbPtr};
 
@@ -37,6 +40,16 @@ impl UringEngine {
     /// The C suite and the fuzzer check errno around every call (T_CALL).
     #[inline(always)]
     pub fn submit_uncounted(&self, iocbs: IocbList) -> i32 {
+        let r = self.submit_any(iocbs);
+        if let Some(s) = &self.stats {
+            s.submitted(i64::from(r), self.in_flight.load(Ordering::Relaxed));
+        }
+        r
+    }
+
+    /// `submit_uncounted` without the statistics.
+    #[inline(always)]
+    fn submit_any(&self, iocbs: IocbList) -> i32 {
         if self.usable().is_err() {
             return self.submit_not_live(iocbs);
         }
@@ -62,9 +75,15 @@ impl UringEngine {
     #[inline(never)]
     pub(super) fn submit_not_live(&self, iocbs: IocbList) -> i32 {
         match self.settle(Some(iocbs)) {
-            Settled::Uring => self.submit_uncounted(iocbs),
+            Settled::Uring => self.submit_any(iocbs),
             // Raw syscalls: errno untouched.
-            Settled::Kernel(k) => k.submit(iocbs).map_or_else(|e| -e.0, |n| n as i32),
+            Settled::Kernel(k) => {
+                let r = k.submit(iocbs).map_or_else(|e| -e.0, |n| n as i32);
+                if let Some(s) = &self.stats {
+                    count_kernel_requests(s, iocbs, i64::from(r));
+                }
+                r
+            }
             Settled::Refused => -libc::EINVAL,
         }
     }
@@ -106,6 +125,8 @@ impl UringEngine {
             self.nudge_mover();
             if r != 1 {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            } else if let Some(s) = &self.stats {
+                s.request(StatsRoute::KernelAio, request_bytes(&cb));
             }
             // 1, or the kernel's -errno.
             return Some(r as i32);
@@ -154,6 +175,9 @@ impl UringEngine {
         let guard = self.submit_lock.lock();
         self.ring_pending.fetch_add(1, Ordering::AcqRel);
         let upto = self.push_one_and_publish(guard, &entry);
+        if let Some(s) = &self.stats {
+            s.request(StatsRoute::Ring, cb.aio_nbytes.min(MAX_RW_COUNT));
+        }
         self.wait_taken(upto);
         Some(1)
     }
@@ -281,6 +305,9 @@ impl UringEngine {
         }
         self.ring_pending.fetch_add(1, Ordering::AcqRel);
         self.push(core::slice::from_ref(&entry));
+        if let Some(s) = &self.stats {
+            s.request(StatsRoute::Ring, cb.aio_nbytes.min(MAX_RW_COUNT));
+        }
         true
     }
 

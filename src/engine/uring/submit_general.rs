@@ -11,6 +11,8 @@ use io_uring::types::{Fd, FsyncFlags};
 use io_uring::{opcode, squeue};
 
 use crate::errno::{Errno, Result};
+use crate::kernel_abi::is_vectored;
+use crate::stats::StatsRoute;
 use crate::kernel_abi::{
     IOCB_CMD_PREAD, IOCB_CMD_PREADV, IOCB_FLAG_RESFD, Iocb, MAX_RW_COUNT, RWF_NOWAIT, is_read_or_write, is_write,
 };
@@ -221,6 +223,14 @@ impl UringEngine {
             ]);
         } else {
             *out = RequestEntries::One([entry.user_data(ud)]);
+        }
+        if let Some(s) = &self.stats {
+            let bytes = match (rw, is_vectored(cb.aio_lio_opcode)) {
+                (false, _) => 0,
+                (true, false) => cb.aio_nbytes.min(MAX_RW_COUNT),
+                (true, true) => slab.slots[idx as usize].iov.iter().map(|v| v.iov_len as u64).sum(),
+            };
+            s.request(StatsRoute::Ring, bytes);
         }
         Ok(Accepted::Ring)
     }

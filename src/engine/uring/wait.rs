@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use io_uring::EnterFlags;
 
+use crate::engine::kernel::count_events;
 use crate::engine::aio_route::AioRoute;
 use crate::engine::{Engine, Wait};
 use crate::errno::{Errno, Result, keep_errno};
@@ -25,7 +26,13 @@ impl UringEngine {
         if self.usable().is_err() {
             return match self.settle(None) {
                 Settled::Uring => self.get_events(w),
-                Settled::Kernel(k) => k.get_events(w),
+                Settled::Kernel(k) => {
+                    let r = k.get_events(w);
+                    if let (Some(s), Ok(n)) = (&self.stats, &r) {
+                        count_events(s, w.events, *n as i64);
+                    }
+                    r
+                }
                 Settled::Refused => Err(unusable()),
             };
         }
