@@ -82,6 +82,12 @@ impl ContextStats {
         self.max_in_flight.fetch_max(in_flight as u64, Ordering::Relaxed);
     }
 
+    /// The requests in flight after a request was accepted.
+    #[cold]
+    pub fn in_flight(&self, n: usize) {
+        self.max_in_flight.fetch_max(n as u64, Ordering::Relaxed);
+    }
+
     /// An event's result (`res`): an error is counted by its errno.
     #[inline]
     pub fn event(&self, res: i64) {

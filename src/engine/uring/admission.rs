@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use parking_lot::Mutex;
 
+use crate::stats::{ContextStats, StatsRoute};
 use crate::engine::kernel::count_kernel_requests;
 use crate::engine::aio_route::AioRoute;
 use crate::errno::{Errno, keep_errno};
@@ -29,6 +30,14 @@ pub(super) const KERNEL_ROUTE_AFTER: u32 = 64;
 pub(super) static MOVER_REGISTRATION: Mutex<()> = Mutex::new(());
 
 impl UringEngine {
+    /// LIBAIO_RS_STATS: a request accepted on `route`, and the requests
+    /// now in flight.
+    #[cold]
+    pub(super) fn count_request(&self, s: &ContextStats, route: StatsRoute, bytes: u64) {
+        s.request(route, bytes);
+        s.in_flight(self.in_flight.load(Ordering::Relaxed));
+    }
+
     /// The kernel-AIO route, if this read or write takes it now: its
     /// descriptor's route is kernel AIO, nothing refuses the route here
     /// (`kernel_route_refused`), and the route has been made. The fast
@@ -184,6 +193,7 @@ impl UringEngine {
         if let Some(s) = &self.stats {
             let run = IocbList::new(iocbs.raw().wrapping_add(start), n as i64);
             count_kernel_requests(s, run, took as i64);
+            s.in_flight(self.in_flight.load(Ordering::Relaxed));
         }
         (took, (r < 0).then(|| Errno(-r as i32)))
     }

@@ -13,6 +13,14 @@ use super::UringEngine;
 use super::routes::{FAST_IOVECS, cache_read_first, forget_route, inline_kind, one_iovec, plain_buffer, ring_rw_allowed};
 
 impl UringEngine {
+    /// LIBAIO_RS_STATS: a request performed inside io_submit, and its result.
+    #[cold]
+    #[inline(never)]
+    fn count_done_in_submit(&self, s: &ContextStats, route: StatsRoute, bytes: u64, res: i64) {
+        self.count_request(s, route, bytes.min(MAX_RW_COUNT));
+        s.event(res);
+    }
+
     /// `try_cached_read` where it may pay (`cache_read_first`); otherwise
     /// nothing is tried (`CacheRead::Unchecked`).
     #[inline(always)]
@@ -88,7 +96,7 @@ impl UringEngine {
         }
         self.handle.post(IoEvent { data: cb.aio_data, obj: p.addr(), res, res2: 0 });
         if let Some(s) = &self.stats {
-            count_done_in_submit(s, StatsRoute::Inline, request_bytes(cb), res);
+            self.count_done_in_submit(s, StatsRoute::Inline, request_bytes(cb), res);
         }
         true
     }
@@ -125,7 +133,7 @@ impl UringEngine {
         }
         self.handle.post(IoEvent { data: cb.aio_data, obj: p.addr(), res, res2: 0 });
         if let Some(s) = &self.stats {
-            count_done_in_submit(s, StatsRoute::PageCache, cb.aio_nbytes, res);
+            self.count_done_in_submit(s, StatsRoute::PageCache, cb.aio_nbytes, res);
         }
         CacheRead::Done
     }
@@ -160,7 +168,7 @@ impl UringEngine {
         self.slot_table.lock().free.push(io.idx);
         self.handle.post(IoEvent { data: io.data, obj: io.iocb, res, res2: 0 });
         if let Some(s) = &self.stats {
-            count_done_in_submit(s, StatsRoute::Inline, bytes, res);
+            self.count_done_in_submit(s, StatsRoute::Inline, bytes, res);
         }
         self.announce(io.resfd_dup);
     }
@@ -219,12 +227,4 @@ pub(super) unsafe fn rw_syscall(write: bool, fd: i32, iov: *const libc::iovec, c
 #[inline(always)]
 pub(super) fn ring_may_take(tried: CacheRead, cb: &Iocb, write: bool) -> bool {
     tried == CacheRead::Missed || ring_rw_allowed(cb.aio_fildes as i32, write)
-}
-
-/// LIBAIO_RS_STATS: a request performed inside io_submit, and its result.
-#[cold]
-#[inline(never)]
-fn count_done_in_submit(s: &ContextStats, route: StatsRoute, bytes: u64, res: i64) {
-    s.request(route, bytes.min(MAX_RW_COUNT));
-    s.event(res);
 }

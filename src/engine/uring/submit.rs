@@ -41,10 +41,19 @@ impl UringEngine {
     #[inline(always)]
     pub fn submit_uncounted(&self, iocbs: IocbList) -> i32 {
         let r = self.submit_any(iocbs);
-        if let Some(s) = &self.stats {
-            s.submitted(i64::from(r), self.in_flight.load(Ordering::Relaxed));
+        if r < 0 {
+            self.count_submit_error(r);
         }
         r
+    }
+
+    /// LIBAIO_RS_STATS: io_submit's error.
+    #[cold]
+    #[inline(never)]
+    fn count_submit_error(&self, r: i32) {
+        if let Some(s) = &self.stats {
+            s.submitted(i64::from(r), 0);
+        }
     }
 
     /// `submit_uncounted` without the statistics.
@@ -126,7 +135,7 @@ impl UringEngine {
             if r != 1 {
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
             } else if let Some(s) = &self.stats {
-                s.request(StatsRoute::KernelAio, request_bytes(&cb));
+                self.count_request(s, StatsRoute::KernelAio, request_bytes(&cb));
             }
             // 1, or the kernel's -errno.
             return Some(r as i32);
@@ -176,7 +185,7 @@ impl UringEngine {
         self.ring_pending.fetch_add(1, Ordering::AcqRel);
         let upto = self.push_one_and_publish(guard, &entry);
         if let Some(s) = &self.stats {
-            s.request(StatsRoute::Ring, cb.aio_nbytes.min(MAX_RW_COUNT));
+            self.count_request(s, StatsRoute::Ring, cb.aio_nbytes.min(MAX_RW_COUNT));
         }
         self.wait_taken(upto);
         Some(1)
@@ -306,7 +315,7 @@ impl UringEngine {
         self.ring_pending.fetch_add(1, Ordering::AcqRel);
         self.push(core::slice::from_ref(&entry));
         if let Some(s) = &self.stats {
-            s.request(StatsRoute::Ring, cb.aio_nbytes.min(MAX_RW_COUNT));
+            self.count_request(s, StatsRoute::Ring, cb.aio_nbytes.min(MAX_RW_COUNT));
         }
         true
     }

@@ -230,7 +230,7 @@ impl UringEngine {
                 (true, false) => cb.aio_nbytes.min(MAX_RW_COUNT),
                 (true, true) => slab.slots[idx as usize].iov.iter().map(|v| v.iov_len as u64).sum(),
             };
-            s.request(StatsRoute::Ring, bytes);
+            self.count_request(s, StatsRoute::Ring, bytes);
         }
         Ok(Accepted::Ring)
     }
