@@ -54,7 +54,11 @@ impl ContextStats {
     pub fn for_new_context() -> Option<Box<ContextStats>> {
         sink()?;
         register_exit_report();
-        Some(Box::new(ContextStats {
+        Some(Box::new(ContextStats::zero()))
+    }
+
+    fn zero() -> ContextStats {
+        ContextStats {
             requests: Default::default(),
             bytes: Default::default(),
             submit_errors: [const { AtomicU64::new(0) }; ERRNO_MAX + 1],
@@ -63,7 +67,7 @@ impl ContextStats {
             ring_waits: AtomicU64::new(0),
             ring_wait_ns: AtomicU64::new(0),
             ring_wait_max_ns: AtomicU64::new(0),
-        }))
+        }
     }
 
     /// One request accepted on `route`, asking for `bytes`.
@@ -290,16 +294,7 @@ mod tests {
     use super::*;
 
     fn blank() -> ContextStats {
-        ContextStats {
-            requests: Default::default(),
-            bytes: Default::default(),
-            submit_errors: [const { AtomicU64::new(0) }; ERRNO_MAX + 1],
-            event_errors: [const { AtomicU64::new(0) }; ERRNO_MAX + 1],
-            max_in_flight: AtomicU64::new(0),
-            ring_waits: AtomicU64::new(0),
-            ring_wait_ns: AtomicU64::new(0),
-            ring_wait_max_ns: AtomicU64::new(0),
-        }
+        ContextStats::zero()
     }
 
     #[test]
@@ -320,12 +315,20 @@ mod tests {
         assert!(text.contains("engine uring: 3 requests, 8.5 KiB"), "{text}");
         assert!(text.contains("ring                 2 requests      8.0 KiB"), "{text}");
         assert!(text.contains("io_submit: EAGAIN 1; in events: EIO 1"), "{text}");
-        assert!(text.contains("most in flight 7; io_submit waited for the submission thread 2 times, 12 µs in all, at most 9 µs"), "{text}");
+        assert!(
+            text.contains(
+                "most in flight 7; io_submit waited for the submission thread 2 times, 12 µs in all, at most 9 µs"
+            ),
+            "{text}"
+        );
         assert!(!text.contains("kernel AIO"), "{text}");
         let json = s.render(0x1000, "uring", true);
         assert!(json.contains("\"ring\":{\"requests\":2,\"bytes\":8192}"), "{json}");
         assert!(json.contains("\"submit_errors\":{\"EAGAIN\":1},\"event_errors\":{\"EIO\":1}"), "{json}");
-        assert!(json.contains("\"max_in_flight\":7,\"ring_waits\":2,\"ring_wait_ns\":12000,\"ring_wait_max_ns\":9000}"), "{json}");
+        assert!(
+            json.contains("\"max_in_flight\":7,\"ring_waits\":2,\"ring_wait_ns\":12000,\"ring_wait_max_ns\":9000}"),
+            "{json}"
+        );
         assert!(json.ends_with("}\n"));
     }
 
