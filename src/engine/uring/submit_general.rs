@@ -24,10 +24,10 @@ use super::checks::{
     OtherRequest, check_buffer, check_header, check_iovec_count, check_iovecs, check_other, check_rw, euid_is_root,
     verify_area,
 };
-use super::inline::InlineRequest;
+use super::inline::{CacheRead, InlineRequest};
 use super::routes::{
     FdCache, FdInfo, ROUTE_INLINE, ROUTE_INLINE_WRITES, buffered_nowait_writes, fd_route, remember_route,
-    route_when_alone, rw_entry, supports_nowait,
+    goes_to_ring, plain_single, route_when_alone, rw_entry, supports_nowait,
 };
 use super::slots::{EVENTFD_ONE, SlotTable, UD_IO, UD_RESFD};
 use super::submission_queue::RequestEntries;
@@ -139,8 +139,18 @@ impl UringEngine {
             return Err(Errno::EAGAIN);
         }
         let alone = single && self.alone();
-        if self.fast_inline(p, cb, if alone { route_when_alone(route) } else { route }) {
+        let route_now = if alone { route_when_alone(route) } else { route };
+        if self.fast_inline(p, cb, route_now) {
             return Ok(Accepted::Done);
+        }
+        // A plain read the ring would take is tried from the page cache
+        // first, as on the fast paths: here too when its descriptor's route
+        // was unknown (first use, or the re-check every FD_RECHECK uses),
+        // or every such read would wake the submission thread.
+        if let Some(write) = plain_single(cb) {
+            if goes_to_ring(route_now, write) && self.cached_read_if_worth(p, cb, write) == CacheRead::Done {
+                return Ok(Accepted::Done);
+            }
         }
         if cb.aio_flags & IOCB_FLAG_RESFD != 0 && !self.watched_by_mover() {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
