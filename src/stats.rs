@@ -6,8 +6,9 @@
 //! branch when it is not. Counted at io_submit: requests and the bytes they
 //! ask for, by route; the error io_submit returned. Counted where the
 //! library makes or reads an event: events with an error, by errno. Also
-//! the most requests in flight after an io_submit, and how long io_submit
-//! waited for the submission thread to take ring requests.
+//! the most requests in flight after a request was accepted (io_uring
+//! engine), and how long io_submit waited for the submission thread to
+//! take ring requests.
 //!
 //! Knows the kernel's types and nothing of the engines.
 
@@ -79,11 +80,10 @@ impl ContextStats {
 
     /// io_submit's result: an error is counted by its errno.
     #[cold]
-    pub fn submitted(&self, ret: i64, in_flight: usize) {
+    pub fn submitted(&self, ret: i64) {
         if ret < 0 {
             self.submit_errors[errno_slot(-ret)].fetch_add(1, Ordering::Relaxed);
         }
-        self.max_in_flight.fetch_max(in_flight as u64, Ordering::Relaxed);
     }
 
     /// The requests in flight after a request was accepted.
@@ -304,8 +304,10 @@ mod tests {
         s.request(StatsRoute::Ring, 4096);
         s.request(StatsRoute::Ring, 4096);
         s.request(StatsRoute::Inline, 512);
-        s.submitted(-i64::from(libc::EAGAIN), 3);
-        s.submitted(2, 7);
+        s.submitted(-i64::from(libc::EAGAIN));
+        s.submitted(2);
+        s.in_flight(3);
+        s.in_flight(7);
         s.event(-i64::from(libc::EIO));
         s.event(10);
         s.ring_wait(3000);

@@ -27,10 +27,10 @@ pub fn get_events_raw(ctx: usize, w: &Wait) -> i64 {
 
 /// LIBAIO_RS_STATS for an io_submit the kernel answered with `ret`: the
 /// requests it took, and the bytes they ask for (the iocbs read again, for
-/// the statistics only); `in_flight` as the caller knows it (0: unknown).
-pub fn count_kernel_submit(s: &ContextStats, iocbs: IocbList, ret: i64, in_flight: usize) {
+/// the statistics only), and its error.
+pub fn count_kernel_submit(s: &ContextStats, iocbs: IocbList, ret: i64) {
     count_kernel_requests(s, iocbs, ret);
-    s.submitted(ret, in_flight);
+    s.submitted(ret);
 }
 
 /// The requests of `count_kernel_submit`, without io_submit's result.
@@ -128,7 +128,7 @@ impl Engine for KernelEngine {
     fn submit(&self, iocbs: IocbList) -> Result<usize> {
         let r = sys::io_submit(self.ctx, iocbs.nr(), iocbs.raw());
         if let Some(s) = &self.stats {
-            count_kernel_submit(s, iocbs, r, 0);
+            count_kernel_submit(s, iocbs, r);
         }
         Errno::from_ret(r).map(|n| n as usize)
     }

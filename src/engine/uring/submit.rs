@@ -52,7 +52,7 @@ impl UringEngine {
     #[inline(never)]
     fn count_submit_error(&self, r: i32) {
         if let Some(s) = &self.stats {
-            s.submitted(i64::from(r), 0);
+            s.submitted(i64::from(r));
         }
     }
 
