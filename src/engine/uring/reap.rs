@@ -110,9 +110,11 @@ impl UringEngine {
         self.reaped.store(true, Ordering::Relaxed);
         let mut stash = self.reap_lock.lock();
         let mut cq = self.completions();
-        // copy_to_user of the first event would fail: -EFAULT, events or not.
+        // copy_to_user of the first event would fail: -EFAULT once there is
+        // an event to copy (it stays for a later call), as the kernel's
+        // aio_read_events_ring; with none, the call waits like any other.
         if got < nr && !events.can_write(got) {
-            return Err(Errno::EFAULT);
+            return if self.event_ready(&mut stash, &mut cq) { Err(Errno::EFAULT) } else { Ok(got) };
         }
         got = self.take_from_handle(events, got, nr);
         if got >= nr || (stash.is_none() && cq.is_empty()) {
@@ -156,6 +158,24 @@ impl UringEngine {
         }
         drop(stash);
         Ok(got)
+    }
+
+    /// Whether an event could be reaped now (the handle's, or a request's
+    /// completion on the ring), without taking it: internal completions met
+    /// on the way are consumed, the first request's is kept in `stash`.
+    fn event_ready(&self, stash: &mut Option<io_uring::cqueue::Entry>, cq: &mut io_uring::CompletionQueue<'_>) -> bool {
+        if self.handle.pending(Ordering::Acquire) > 0 || stash.is_some() {
+            return true;
+        }
+        let mut slab = self.slot_table.lock();
+        for cqe in cq.by_ref() {
+            if cqe.user_data() & UD_TAG == UD_IO {
+                *stash = Some(cqe);
+                return true;
+            }
+            let _ = complete(&mut slab, &cqe);
+        }
+        false
     }
 
     /// Reaps events of the kernel-AIO route into `events[got..nr]`, waiting

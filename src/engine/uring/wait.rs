@@ -51,7 +51,10 @@ impl UringEngine {
             got = self.drain(w.events, got, nr)?;
             let aio = self.aio.get().and_then(Option::as_ref);
             if let Some(aio) = aio {
-                if got < nr && aio.ready() && w.events.can_write(got) {
+                if got < nr && aio.ready() {
+                    if !w.events.can_write(got) {
+                        return Err(Errno::EFAULT); // as `drain`: an event to copy
+                    }
                     got = self.reap_aio(aio, w.events, got, nr, None)?;
                 }
             }
