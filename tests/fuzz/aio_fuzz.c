@@ -8,8 +8,8 @@
  * invalid iocbs (every opcode, bad descriptors, access modes, sizes,
  * offsets, O_DIRECT alignment on ext4 and tmpfs, iovec counts, reserved
  * fields, aio_rw_flags, IOCB_FLAG_RESFD, IOCB_FLAG_IOPRIO, bad pointers),
- * POLL on pipes made ready later or never, io_cancel on pending polls and on
- * anything else, io_getevents / io_pgetevents with assorted min_nr, nr and
+ * POLL on pipes made ready later or never, io_cancel on pending polls, on
+ * polls whose file has become ready and on anything else, io_getevents / io_pgetevents with assorted min_nr, nr and
  * timeouts, io_destroy with requests pending, calls on destroyed and foreign
  * handles, and filling a context up to its capacity.
  *
@@ -1458,24 +1458,35 @@ static void act_cancel(void)
 	struct io_event *rp = use_res ? &res : NULL;
 	char what[96];
 	int r;
-	static const unsigned w[] = { 40, 8, 6, 12, 10, 4, 4, 4, 6 };
+	static const unsigned w[] = { 40, 8, 6, 12, 10, 4, 4, 4, 6, 12 };
 	int kind = PICK(w);
 
-	int pend[POOL], np = 0, done[POOL], nd = 0;
+	int pend[POOL], np = 0, done[POOL], nd = 0, fired[POOL], nf = 0;
 	for (int i = 0; i < POOL; i++) {
 		if (slots[i].ctx != c)
 			continue;
 		if (slots[i].state == S_PENDING)
 			pend[np++] = i;
-		/* a ready poll may or may not have completed yet: never cancelled */
 		if (slots[i].state == S_EXPECT && (!is_poll(&slots[i]) || slots[i].cancelled))
 			done[nd++] = i;
+		/* its file is ready: kernel AIO completed it in that wake-up */
+		if (slots[i].state == S_EXPECT && is_poll(&slots[i]) && !slots[i].cancelled)
+			fired[nf++] = i;
 	}
 	if (kind <= 2 && np == 0)
 		kind = 4;
 	if (kind == 3 && nd == 0)
 		kind = 4;
+	if (kind == 9 && nf == 0)
+		kind = 4;
 	switch (kind) {
+	case 9: {	/* a poll whose file became ready: nothing left to cancel */
+		int i = fired[rnd((unsigned)nf)];
+		r = T_CALL(io_cancel(ctxs[c].h, &iocbs[i], rp));
+		snprintf(what, sizeof(what), "c%d ready poll i%d", ctxs[c].id, i);
+		show_cancel(what, r, &res, use_res);
+		return;
+	}
 	case 0: {	/* a pending poll: -EINPROGRESS, then an event with res 0 */
 		int i = pend[rnd((unsigned)np)];
 		r = T_CALL(io_cancel(ctxs[c].h, &iocbs[i], rp));
@@ -1545,7 +1556,7 @@ static void act_cancel(void)
 		cancelled(i, r);
 		return;
 	}
-	default: {
+	case 8: {
 		int i = np ? pend[rnd((unsigned)np)] : lowest_free_slot();
 		r = T_CALL(io_cancel((io_context_t)(void *)not_a_ring, &iocbs[i], rp));
 		snprintf(what, sizeof(what), "foreign handle i%d", i);

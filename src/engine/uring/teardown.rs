@@ -9,16 +9,29 @@ use io_uring::types::CancelBuilder;
 
 use crate::engine::Engine;
 use crate::engine::aio_route::AioRoute;
-use crate::errno::{Errno, Result};
+use crate::errno::{Errno, Result, keep_errno};
 use crate::fork;
-use crate::kernel_abi::{IOCB_CMD_POLL, IoEvent};
-use crate::user_mem::{EventsOut, IocbPtr};
+use crate::kernel_abi::{IOCB_CMD_POLL, IoEvent, Iocb};
+use crate::user_mem::{EventsOut, IocbPtr, read_user};
 
 use super::UringEngine;
 use super::handover::Settled;
 use super::mover;
 use super::slots::UD_IO;
 use super::unusable;
+
+/// Whether the file of the poll `iocb` is ready for what it asks (POLLERR
+/// and POLLHUP are always asked, as kernel AIO's aio_poll adds them): its
+/// completion is then on its way, as kernel AIO's would be already. Looks
+/// at the descriptor number the iocb names, with a zero-timeout poll().
+fn poll_fired(iocb: IocbPtr) -> bool {
+    let Some(cb) = read_user::<Iocb>(iocb.addr() as usize) else { return false };
+    let events = (cb.aio_buf as u16 as i16) | libc::POLLERR | libc::POLLHUP;
+    let mut pfd = libc::pollfd { fd: cb.aio_fildes as i32, events, revents: 0 };
+    // SAFETY: one pollfd, owned here; a zero timeout never blocks.
+    let n = keep_errno(|| unsafe { libc::poll(&mut pfd, 1, 0) });
+    n == 1 && pfd.revents & events != 0
+}
 
 impl UringEngine {
     pub(super) fn cancel_poll(&self, iocb: IocbPtr, _result: EventsOut) -> Result<()> {
@@ -43,6 +56,12 @@ impl UringEngine {
         // Kernel AIO arms a poll inside io_submit; here the submission
         // thread may not have taken it yet.
         self.wait_consumed();
+        // Kernel AIO completes a poll in the wake-up that makes its file
+        // ready, so a cancel after that finds nothing; io_uring completes it
+        // later, on the submission thread, and a cancel in between would win.
+        if poll_fired(iocb) {
+            return Err(Errno(libc::EINVAL));
+        }
         match self.ring.submitter().register_sync_cancel(None, CancelBuilder::user_data(UD_IO | idx as u64)) {
             Ok(()) => {
                 self.slot_table.lock().slots[idx].cancelled = true;
