@@ -196,7 +196,7 @@ pub(super) fn performs_inline(route: u8, write: bool) -> bool {
 /// Whether `route` sends a read (a write) to the ring.
 #[inline(always)]
 pub(super) fn goes_to_ring(route: u8, write: bool) -> bool {
-    route == ROUTE_RING || route == ROUTE_RING_FILE || (route == ROUTE_INLINE_WRITES && !write)
+    route == ROUTE_RING || (route == ROUTE_INLINE_WRITES && !write)
 }
 
 /// The route of a request that is alone in flight on its context
@@ -206,7 +206,7 @@ pub(super) fn goes_to_ring(route: u8, write: bool) -> bool {
 /// idle time, and io_submit would wait for it to be scheduled.
 #[inline(always)]
 pub(super) fn route_when_alone(route: u8) -> u8 {
-    if route == ROUTE_RING_FILE || route == ROUTE_INLINE_WRITES { ROUTE_INLINE } else { route }
+    if route == ROUTE_INLINE_WRITES { ROUTE_INLINE } else { route }
 }
 
 /// Whether a plain single read or write (`plain_single`) whose route sends
@@ -257,8 +257,6 @@ pub(super) fn buffered_nowait_writes(fd: i32) -> bool {
 pub(super) struct FsClass {
     /// Its files have FMODE_NOWAIT: io_uring tries them inline.
     pub(super) nowait: bool,
-    /// Its buffered writes can be tried without blocking (FOP_BUFFER_WASYNC).
-    pub(super) buffered_wasync: bool,
 }
 
 /// Devices seen so far (a handful per process), by st_dev. A descriptor
@@ -271,12 +269,9 @@ pub(super) fn fs_class(fd: i32, dev: u64) -> FsClass {
     if let Some(c) = FS_CLASSES.lock().iter().find_map(|&(d, c)| c.filter(|_| d == dev)) {
         return c;
     }
-    const XFS: libc::c_long = 0x5846_5342;
-    const BTRFS: libc::c_long = 0x9123_683e;
     let magic = fs_magic(fd);
     let c = FsClass {
         nowait: !matches!(magic, Some(libc::TMPFS_MAGIC | libc::PROC_SUPER_MAGIC | libc::SYSFS_MAGIC)),
-        buffered_wasync: matches!(magic, None | Some(XFS | BTRFS)),
     };
     if magic.is_some() {
         let mut t = FS_CLASSES.lock();
@@ -292,12 +287,16 @@ pub(super) const ROUTE_UNKNOWN: u8 = 0;
 /// Requests go to the ring (anything but a regular file or an O_DIRECT
 /// block device).
 pub(super) const ROUTE_RING: u8 = 4;
-/// Reads and writes of a regular file go to the ring (buffered, on a
-/// filesystem that does both without blocking), except alone (`route_when_alone`).
-pub(super) const ROUTE_RING_FILE: u8 = 5;
 /// Reads and writes are done inline (a file without FMODE_NOWAIT).
 pub(super) const ROUTE_INLINE: u8 = 1;
-/// Writes are done inline (buffered, no FOP_BUFFER_WASYNC); reads go to the ring.
+/// Writes are done inline, reads go to the ring (buffered I/O of a regular
+/// file that can be tried without blocking). Kernel AIO performs buffered
+/// writes inside io_submit on every filesystem, whole or short (ENOSPC
+/// near a full XFS or btrfs gives the same short write), and so does the
+/// engine, even where io_uring could start them without blocking
+/// (FOP_BUFFER_WASYNC: XFS, btrfs): done there, a write was sometimes not
+/// complete when io_submit returned, and writes near ENOSPC came back whole
+/// where kernel AIO's came back short.
 pub(super) const ROUTE_INLINE_WRITES: u8 = 2;
 /// Reads, writes and syncs go to the kernel-AIO route (O_DIRECT on a file
 /// or block device that does real asynchronous direct I/O).
@@ -319,14 +318,12 @@ pub(super) fn fd_route(fd: i32, info: FdInfo) -> u8 {
         return ROUTE_RING;
     }
     let c = fs_class(fd, info.dev);
-    if direct && c.nowait {
-        ROUTE_KERNEL
-    } else if !c.nowait {
+    if !c.nowait {
         ROUTE_INLINE
-    } else if info.flags & libc::O_DIRECT == 0 && !c.buffered_wasync {
-        ROUTE_INLINE_WRITES
+    } else if direct {
+        ROUTE_KERNEL
     } else {
-        ROUTE_RING_FILE
+        ROUTE_INLINE_WRITES
     }
 }
 
