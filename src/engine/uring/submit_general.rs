@@ -123,7 +123,7 @@ impl UringEngine {
 
     /// Checks one iocb as the kernel's io_submit_one does, in its order, and
     /// builds its queue entries. Takes a slot on success. `single`: the
-    /// io_submit call carries this iocb only (see `alone`).
+    /// io_submit call carries this iocb only (see `light_load`).
     pub(super) fn prepare(
         &self,
         p: IocbPtr,
@@ -138,7 +138,7 @@ impl UringEngine {
         if !self.reserve() {
             return Err(Errno::EAGAIN);
         }
-        let alone = single && self.alone();
+        let alone = single && self.light_load(route);
         let route_now = if alone { route_when_alone(route) } else { route };
         if self.fast_inline(p, cb, route_now) {
             return Ok(Accepted::Done);
