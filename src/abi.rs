@@ -165,12 +165,13 @@ fn get_events_looked_up(ctx: usize, wait: &Wait) -> Result<usize> {
     match ctx_table::lookup(ctx) {
         Some(engine) => engine_get_events(&*engine, wait),
         None => {
-            // libaio's shortcut reads the ring of any handle; a context made
-            // by a raw syscall gets it too, read the checked way (a garbage
-            // handle then goes to the kernel instead of faulting).
-            if wait.timeout.is_zero()
-                && read_user::<AioRingHeader>(ctx)
-                    .is_some_and(|h| h.magic == AIO_RING_MAGIC && h.head == h.tail)
+            // libaio's shortcut reads the ring of any handle, and the timeout
+            // only once the ring's magic is right; a context made by a raw
+            // syscall gets it too, both read the checked way (a garbage handle
+            // or timeout then goes to the kernel, which answers, instead of
+            // faulting).
+            if read_user::<AioRingHeader>(ctx).is_some_and(|h| h.magic == AIO_RING_MAGIC && h.head == h.tail)
+                && read_user::<libc::timespec>(wait.timeout.raw() as usize).is_some_and(|t| t.tv_sec == 0 && t.tv_nsec == 0)
             {
                 return Ok(0);
             }

@@ -83,11 +83,12 @@ impl UringEngine {
     /// Moves the handle's events to `events[got..nr]` and accounts for
     /// every event consumed since the last look (by this or by the
     /// application advancing head itself); returns the new count. The
-    /// caller holds reap_lock and found `events[got]` writable.
+    /// caller holds reap_lock and found `events[got..nr]` writable.
     pub(super) fn take_from_handle(&self, events: EventsOut, mut got: usize, nr: usize) -> usize {
         let pending = self.handle.pending(Ordering::Acquire);
         if pending > 0 && got < nr {
-            let room = events.writable(got, (got + pending).min(nr));
+            // Below `nr`, the caller checked the run (`drain`).
+        let room = (got + pending).min(nr);
             // Cannot fail to write: below `room`, under reap_lock.
             let (taken, consumed) = self.handle.take_into(events, got, room - got);
             got += taken;
@@ -110,10 +111,19 @@ impl UringEngine {
         self.reaped.store(true, Ordering::Relaxed);
         let mut stash = self.reap_lock.lock();
         let mut cq = self.completions();
-        // copy_to_user of the first event would fail: -EFAULT once there is
-        // an event to copy (it stays for a later call), as the kernel's
-        // aio_read_events_ring; with none, the call waits like any other.
-        if got < nr && !events.can_write(got) {
+        // copy_to_user of an event that is ready would fail: -EFAULT, and
+        // the events stay for a later call, as the kernel's
+        // aio_read_events_ring (which copies them in one run); with none
+        // ready, the call waits like any other. Ready is counted high here
+        // (the library's own completions among them): a bad slot just past
+        // the last real event then gets -EFAULT where the kernel delivers.
+        // Events are written up to `nr` only, the run checked here.
+        if got >= nr {
+            return Ok(got);
+        }
+        let ready = self.handle.pending(Ordering::Acquire) + cq.len() + usize::from(stash.is_some());
+        let nr = got + (nr - got).min(ready.max(1));
+        if events.writable(got, nr) < nr {
             return if self.event_ready(&mut stash, &mut cq) { Err(Errno::EFAULT) } else { Ok(got) };
         }
         got = self.take_from_handle(events, got, nr);
@@ -122,9 +132,9 @@ impl UringEngine {
         }
         let mut slab = self.slot_table.lock();
         // Internal completions do not count; a request's completion is
-        // taken only while there is room for its event: up to the end of
-        // the writable run (copy_to_user would stop there).
-        let end = events.writable(got, nr);
+        // taken only while there is room for its event: up to `nr`, the
+        // end of the run checked above.
+        let end = nr;
         let start = got;
         let mut posted = 0;
         while got < end {
@@ -192,9 +202,7 @@ impl UringEngine {
         // Take from the kernel no more events than can be handed on: the
         // caller's array is one range, so its last slot decides.
         let mut room = (nr - got).min(buf.len());
-        while room > 0 && !events.can_write(got + room - 1) {
-            room /= 2;
-        }
+        room = events.writable(got, got + room) - got;
         if room == 0 {
             return Err(Errno::EFAULT);
         }

@@ -22,6 +22,11 @@ use super::unusable;
 impl UringEngine {
     pub(super) fn wait_for_events(&self, w: &Wait) -> Result<usize> {
         let timeout = w.timeout.read_ns()?;
+        // io_pgetevents: the kernel reads the signal mask before it looks
+        // for events (-EFAULT where it cannot).
+        if let Some(m) = w.sigmask {
+            m.check_readable()?;
+        }
         let _waiter = CountGuard::new(&self.waiters);
         if self.usable().is_err() {
             return match self.settle(None) {
@@ -52,7 +57,7 @@ impl UringEngine {
             let aio = self.aio.get().and_then(Option::as_ref);
             if let Some(aio) = aio {
                 if got < nr && aio.ready() {
-                    if !w.events.can_write(got) {
+                    if !w.events.slot_writable(got) {
                         return Err(Errno::EFAULT); // as `drain`: an event to copy
                     }
                     got = self.reap_aio(aio, w.events, got, nr, None)?;
@@ -94,7 +99,7 @@ impl UringEngine {
                 continue;
             }
             let r = match aio {
-                Some(aio) if w.events.can_write(got) => {
+                Some(aio) if w.events.slot_writable(got) => {
                     if self.ring_pending.load(Ordering::SeqCst) > 0 {
                         aio.arm_bridge();
                     }
