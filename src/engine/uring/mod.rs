@@ -26,8 +26,9 @@
 //! io_submit, and a descriptor closed or reused right after must not change
 //! the request. Buffered reads that the page cache holds whole are done in
 //! io_submit instead (`try_cached_read`), as kernel AIO does them, and so is
-//! a regular file's read or write that is alone in flight (`route_when_alone`):
-//! waking the submission thread for it would cost more than it saves.
+//! a regular file's read that is alone in flight, or comes at light load
+//! while the submission thread sleeps (`light_load`, `route_when_alone`):
+//! waking the thread for it would cost more than it saves.
 //!
 //! Not every request goes to the ring (routes.rs): reads and writes of files
 //! io_uring would hand to a worker thread are performed inline, as kernel
