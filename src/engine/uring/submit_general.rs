@@ -138,19 +138,20 @@ impl UringEngine {
         if !self.reserve() {
             return Err(Errno::EAGAIN);
         }
+        // A plain read the ring would take is tried from the page cache
+        // first, as on the fast paths: here too when its descriptor's route
+        // was unknown (first use, or the re-check every FD_RECHECK uses),
+        // or every such read would wake the submission thread (or, at light
+        // load, be done inline without being counted as a cache read).
+        if let Some(write) = plain_single(cb) {
+            if goes_to_ring(route, write) && self.cached_read_if_worth(p, cb, write) == CacheRead::Done {
+                return Ok(Accepted::Done);
+            }
+        }
         let alone = single && self.light_load(route);
         let route_now = if alone { route_when_alone(route) } else { route };
         if self.fast_inline(p, cb, route_now) {
             return Ok(Accepted::Done);
-        }
-        // A plain read the ring would take is tried from the page cache
-        // first, as on the fast paths: here too when its descriptor's route
-        // was unknown (first use, or the re-check every FD_RECHECK uses),
-        // or every such read would wake the submission thread.
-        if let Some(write) = plain_single(cb) {
-            if goes_to_ring(route_now, write) && self.cached_read_if_worth(p, cb, write) == CacheRead::Done {
-                return Ok(Accepted::Done);
-            }
         }
         if cb.aio_flags & IOCB_FLAG_RESFD != 0 && !self.watched_by_mover() {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
