@@ -8,14 +8,8 @@
  * those versions explicitly and checks they behave like the current ones.
  */
 #include "t_util.h"
+#include "t_compat01.h"
 
-extern int t_getevents_01(io_context_t ctx, long nr, struct io_event *events,
-			  struct timespec *timeout);
-extern int t_cancel_01(io_context_t ctx, struct iocb *iocb);
-extern int t_queue_wait_01(io_context_t ctx, struct timespec *timeout);
-__asm__(".symver t_getevents_01, io_getevents@LIBAIO_0.1");
-__asm__(".symver t_cancel_01, io_cancel@LIBAIO_0.1");
-__asm__(".symver t_queue_wait_01, io_queue_wait@LIBAIO_0.1");
 
 int main(void)
 {

@@ -30,6 +30,7 @@
  * period at exit); results are printed in table order.
  */
 #include "t_util.h"
+#include "t_compat01.h"
 #include <limits.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -38,13 +39,6 @@
 #include <sys/wait.h>
 
 extern int io_queue_wait(io_context_t ctx, struct timespec *timeout);
-extern int t_getevents_01(io_context_t ctx, long nr, struct io_event *events,
-			  struct timespec *timeout);
-extern int t_cancel_01(io_context_t ctx, struct iocb *iocb);
-extern int t_queue_wait_01(io_context_t ctx, struct timespec *timeout);
-__asm__(".symver t_getevents_01, io_getevents@LIBAIO_0.1");
-__asm__(".symver t_cancel_01, io_cancel@LIBAIO_0.1");
-__asm__(".symver t_queue_wait_01, io_queue_wait@LIBAIO_0.1");
 
 #define PAGE 4096UL
 #define KADDR ((uintptr_t)0xffff800000000000ull) /* kernel half */
