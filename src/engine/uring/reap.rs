@@ -88,7 +88,7 @@ impl UringEngine {
         let pending = self.handle.pending(Ordering::Acquire);
         if pending > 0 && got < nr {
             // Below `nr`, the caller checked the run (`drain`).
-        let room = (got + pending).min(nr);
+            let room = (got + pending).min(nr);
             // Cannot fail to write: below `room`, under reap_lock.
             let (taken, consumed) = self.handle.take_into(events, got, room - got);
             got += taken;
@@ -134,10 +134,9 @@ impl UringEngine {
         // Internal completions do not count; a request's completion is
         // taken only while there is room for its event: up to `nr`, the
         // end of the run checked above.
-        let end = nr;
         let start = got;
         let mut posted = 0;
-        while got < end {
+        while got < nr {
             let Some(cqe) = stash.take().or_else(|| cq.next()) else { break };
             let Some((ev, resfd)) = complete(&mut slab, &cqe) else { continue };
             if let Some(s) = &self.stats {
@@ -148,7 +147,7 @@ impl UringEngine {
                 self.announce(resfd);
                 posted += 1;
             } else {
-                // SAFETY: got < end, the end of the writable run from `start`.
+                // SAFETY: got < nr, the end of the writable run from `start`.
                 unsafe { events.write_in_run(got, ev) };
                 got += 1;
             }
