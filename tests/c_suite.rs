@@ -26,8 +26,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 fn main() {
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c_suite");
-    let _ = fs::remove_dir_all(&work);
+    let work = common::run_workdir("c_suite");
     for d in ["oracle", "linked", "tmp"] {
         fs::create_dir_all(work.join(d)).expect("create work dirs");
     }
@@ -65,8 +64,10 @@ fn main() {
     }
     println!("c_suite: {passed} passed, {failed} failed, {skipped} skipped");
     if failed > 0 || passed == 0 {
+        println!("binaries kept in {}", work.display());
         std::process::exit(1);
     }
+    let _ = fs::remove_dir_all(&work);
 }
 
 /// Ok(true) = all runs agree and passed, Ok(false) = all agree on a skip (77).

@@ -50,12 +50,8 @@ struct Setup {
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // One directory per run, so that concurrent runs do not collide; kept
-    // when a seed fails (the report points into it).
-    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("fuzz")
-        .join(std::process::id().to_string());
-    let _ = fs::remove_dir_all(&work);
+    // Kept when a seed fails (the report points into it).
+    let work = common::run_workdir("fuzz");
     for d in ["bin", "tmp", "fail"] {
         fs::create_dir_all(work.join(d)).expect("create work dirs");
     }

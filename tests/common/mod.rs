@@ -29,6 +29,26 @@ pub fn find_library() -> PathBuf {
     lib
 }
 
+/// A work directory of this run's own, `target/tmp/<name>/<pid>`, so that
+/// runs at the same time (two suites, a suite and a single test) never
+/// delete or overwrite each other's binaries, library or scratch files.
+/// Directories left by runs that have ended are removed first.
+pub fn run_workdir(name: &str) -> PathBuf {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if let Ok(entries) = fs::read_dir(&base) {
+        for e in entries.flatten() {
+            let pid = e.file_name().to_string_lossy().parse::<u32>();
+            if pid.is_ok_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let work = base.join(std::process::id().to_string());
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work).expect("create the work directory");
+    work
+}
+
 /// Creates `work/lib` with copies of the library under both names: the
 /// linked binaries need libaio_rs.so to link and libaio_rs.so.1 (the
 /// SONAME) to run. Returns the directory.
