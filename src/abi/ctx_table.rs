@@ -26,9 +26,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Weak};
+use std::sync::{Arc, LazyLock, Once, PoisonError, RwLock, RwLockWriteGuard, Weak};
 
-use parking_lot::RwLock;
 
 use crate::engine::Engine;
 use crate::engine::uring::UringEngine;
@@ -42,9 +41,13 @@ struct Entry {
     fast: Option<&'static FastSlot>,
 }
 
+/// A std lock, as every process-wide one: see `before_fork`.
 static TABLE: LazyLock<RwLock<Table>> = LazyLock::new(|| RwLock::new(Table::default()));
 
 thread_local! {
+    /// The table's write guard from the fork's prepare step to its parent
+    /// or child step, which run in the same thread.
+    static HELD_FOR_FORK: RefCell<Option<RwLockWriteGuard<'static, Table>>> = const { RefCell::new(None) };
     static LAST: RefCell<Option<(usize, Weak<dyn Engine>)>> = const { RefCell::new(None) };
 }
 
@@ -58,7 +61,7 @@ pub fn lookup(handle: usize) -> Option<Arc<dyn Engine>> {
     if let Ok(Some(engine)) = hit {
         return Some(engine);
     }
-    let engine = TABLE.read().get(&handle).map(|e| e.engine.clone())?;
+    let engine = TABLE.read().unwrap_or_else(PoisonError::into_inner).get(&handle).map(|e| e.engine.clone())?;
     let _ = LAST.try_with(|last| {
         if let Ok(mut last) = last.try_borrow_mut() {
             *last = Some((handle, Arc::downgrade(&engine)));
@@ -70,9 +73,47 @@ pub fn lookup(handle: usize) -> Option<Arc<dyn Engine>> {
 /// Registers a new context under its handle; an io_uring context is also
 /// published in the fast index (if a slot is free near its hash).
 pub fn insert(handle: usize, engine: Arc<dyn Engine>, uring: Option<*const UringEngine>) {
-    let mut table = TABLE.write();
+    static FORK_HANDLERS: Once = Once::new();
+    FORK_HANDLERS.call_once(|| {
+        // SAFETY: three extern "C" functions without arguments that live as
+        // long as the library; a failure (ENOMEM) leaves fork as it was.
+        unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork_in_parent), Some(after_fork_in_child)) };
+    });
+    let mut table = TABLE.write().unwrap_or_else(PoisonError::into_inner);
     let fast = uring.and_then(|e| publish(handle, e));
     table.insert(handle, Entry { engine, fast });
+}
+
+/// fork(2): the table's lock and the engines' process-wide locks are taken
+/// before the fork and released after it in both processes, so that none
+/// stays held in the child by a thread the child does not have (see
+/// `uring::fork_guards`). The table first: no path holds it while
+/// it waits for an engine's lock, or holds one while it waits for it.
+extern "C" fn before_fork() {
+    let table = TABLE.write().unwrap_or_else(PoisonError::into_inner);
+    let _ = HELD_FOR_FORK.try_with(|h| {
+        if let Ok(mut h) = h.try_borrow_mut() {
+            *h = Some(table);
+        }
+    });
+    crate::engine::uring::fork_guards::hold_locks_for_fork();
+}
+
+extern "C" fn after_fork_in_parent() {
+    release_after_fork(false);
+}
+
+extern "C" fn after_fork_in_child() {
+    release_after_fork(true);
+}
+
+fn release_after_fork(child: bool) {
+    crate::engine::uring::fork_guards::release_locks_after_fork(child);
+    let _ = HELD_FOR_FORK.try_with(|h| {
+        if let Ok(mut h) = h.try_borrow_mut() {
+            h.take();
+        }
+    });
 }
 
 /// Removes `handle`: later lookups miss; calls already inside the engine
@@ -83,12 +124,20 @@ pub fn insert(handle: usize, engine: Arc<dyn Engine>, uring: Option<*const Uring
 /// Every open context (for the statistics at exit). Gives up, with none,
 /// if the table stays locked for writing: exit must not hang on it.
 pub fn open_contexts() -> Vec<(usize, Arc<dyn Engine>)> {
-    let Some(table) = TABLE.try_read_for(std::time::Duration::from_millis(100)) else { return Vec::new() };
+    let mut table = TABLE.try_read();
+    for _ in 0..100 {
+        if table.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        table = TABLE.try_read();
+    }
+    let Ok(table) = table else { return Vec::new() };
     table.iter().map(|(h, e)| (*h, e.engine.clone())).collect()
 }
 
 pub fn remove(handle: usize) -> Option<Removed> {
-    let e = TABLE.write().remove(&handle)?;
+    let e = TABLE.write().unwrap_or_else(PoisonError::into_inner).remove(&handle)?;
     if let Some(slot) = e.fast {
         // Busy: neither found nor reused until the calls have drained.
         slot.engine.store(core::ptr::null_mut(), Ordering::SeqCst);

@@ -42,7 +42,7 @@ const MAX_RETIRED: usize = 16;
 
 /// A private context left for the mover to destroy, with what its library
 /// polls point at.
-struct Retired {
+pub struct Retired {
     ctx: usize,
     bridge: *mut Iocb,
     wake: *mut Iocb,
@@ -309,6 +309,11 @@ fn free_polls(bridge: *mut Iocb, wake: *mut Iocb, wake_fd: i32) {
         drop(Box::from_raw(wake));
         libc::close(wake_fd);
     }
+}
+
+/// The lock, held across fork(2) (`uring::fork_guards`).
+pub fn lock_for_fork() -> std::sync::MutexGuard<'static, Vec<Retired>> {
+    RETIRED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Whether retired contexts wait for `destroy_retired`.

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use parking_lot::Mutex;
+use std::sync::Mutex;
 
 use crate::stats::{ContextStats, StatsRoute};
 use crate::engine::kernel::count_kernel_requests;
@@ -28,6 +28,7 @@ use super::routes::{FdCache, ROUTE_INLINE_WRITES, ROUTE_KERNEL, ROUTE_RING, ROUT
 pub(super) const KERNEL_ROUTE_AFTER: u32 = 64;
 
 /// Serialises contexts' first registration with the mover (`watched_by_mover`).
+/// A std lock, as every process-wide one: see `fork_guards`.
 pub(super) static MOVER_REGISTRATION: Mutex<()> = Mutex::new(());
 
 /// Requests kept from the sleeping submission thread (`light_load`),
@@ -262,7 +263,7 @@ impl UringEngine {
     pub(super) fn watched_by_mover(&self) -> bool {
         if self.notify.get().is_none() {
             // Not submit_lock: the general path may hold it here.
-            let _once = MOVER_REGISTRATION.lock();
+            let _once = MOVER_REGISTRATION.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if self.notify.get().is_none() {
                 if let Ok(fd) = mover::register(self) {
                     let _ = self.notify.set(fd);

@@ -51,6 +51,7 @@
 mod admission;
 mod checks;
 mod eventfd_pins;
+pub mod fork_guards;
 mod handle_ring;
 mod handover;
 mod inline;

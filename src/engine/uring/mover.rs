@@ -43,7 +43,7 @@ use crate::fork;
 /// How often completions of contexts nobody reaps are moved, in ms.
 const TICK_MS: i32 = 1;
 
-struct Mover {
+pub(super) struct Mover {
     /// The process epoch this thread and epoll set belong to.
     epoch: u64,
     epfd: i32,
@@ -65,6 +65,18 @@ static IDLE: AtomicBool = AtomicBool::new(true);
 
 fn lock() -> std::sync::MutexGuard<'static, Option<Mover>> {
     MOVER.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The lock, held across fork(2) (`fork_guards`).
+pub(super) fn lock_for_fork() -> std::sync::MutexGuard<'static, Option<Mover>> {
+    lock()
+}
+
+/// In a forked child, which has no mover thread (it starts one when it
+/// needs one): a submit must wake, and no engine is being worked on.
+pub(super) fn forget_thread_in_child() {
+    IDLE.store(true, Ordering::SeqCst);
+    MOVING.store(0, Ordering::SeqCst);
 }
 
 /// Whether a submit must call `wake` (see IDLE). SeqCst: against the

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::types::Fd;
 use io_uring::{opcode, squeue};
-use parking_lot::Mutex;
+use std::sync::Mutex;
 
 use crate::errno::{Errno, Result};
 use crate::kernel_abi::{
@@ -263,10 +263,10 @@ pub(super) struct FsClass {
 /// number closed and reused for another file gets its own statx, so the
 /// answer stays right; a device number reused by a later mount could only
 /// pick the slower route, never another result.
-static FS_CLASSES: Mutex<[(u64, Option<FsClass>); 16]> = Mutex::new([(0, None); 16]);
+pub(super) static FS_CLASSES: Mutex<[(u64, Option<FsClass>); 16]> = Mutex::new([(0, None); 16]);
 
 pub(super) fn fs_class(fd: i32, dev: u64) -> FsClass {
-    if let Some(c) = FS_CLASSES.lock().iter().find_map(|&(d, c)| c.filter(|_| d == dev)) {
+    if let Some(c) = FS_CLASSES.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().find_map(|&(d, c)| c.filter(|_| d == dev)) {
         return c;
     }
     let magic = fs_magic(fd);
@@ -274,7 +274,7 @@ pub(super) fn fs_class(fd: i32, dev: u64) -> FsClass {
         nowait: !matches!(magic, Some(libc::TMPFS_MAGIC | libc::PROC_SUPER_MAGIC | libc::SYSFS_MAGIC)),
     };
     if magic.is_some() {
-        let mut t = FS_CLASSES.lock();
+        let mut t = FS_CLASSES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(e) = t.iter_mut().find(|e| e.1.is_none()) {
             *e = (dev, Some(c));
         }
