@@ -46,13 +46,14 @@ impl UringEngine {
         if key != 0 {
             return Err(Errno(libc::EINVAL));
         }
-        let target = {
-            let slab = self.slot_table.lock();
+        let find = |slab: &super::slots::SlotTable| {
             slab.slots
                 .iter()
                 .position(|s| s.io_pending && !s.cancelled && s.iocb == iocb.addr() && s.opcode == IOCB_CMD_POLL)
         };
-        let Some(idx) = target else { return Err(Errno(libc::EINVAL)) };
+        if find(&self.slot_table.lock()).is_none() {
+            return Err(Errno(libc::EINVAL));
+        }
         // Kernel AIO arms a poll inside io_submit; here the submission
         // thread may not have taken it yet.
         self.wait_consumed();
@@ -62,9 +63,14 @@ impl UringEngine {
         if poll_fired(iocb) {
             return Err(Errno(libc::EINVAL));
         }
+        // The slot is looked up again and cancelled under the table's lock:
+        // released, the poll could complete and its slot go to another
+        // thread's request, which the cancel would then hit instead.
+        let mut slab = self.slot_table.lock();
+        let Some(idx) = find(&slab) else { return Err(Errno(libc::EINVAL)) };
         match self.ring.submitter().register_sync_cancel(None, CancelBuilder::user_data(UD_IO | idx as u64)) {
             Ok(()) => {
-                self.slot_table.lock().slots[idx].cancelled = true;
+                slab.slots[idx].cancelled = true;
                 Err(Errno::EINPROGRESS)
             }
             Err(_) => Err(Errno(libc::EINVAL)),
