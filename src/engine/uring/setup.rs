@@ -69,16 +69,105 @@ pub(super) fn io_err(e: std::io::Error) -> Errno {
 /// interruptible wait (epoll_wait, kernel io_getevents, ...) fail with EINTR.
 /// A creator that has exited has no link left, so io_destroy never
 /// interrupts an application thread.
-pub(super) fn on_own_thread<T: Send>(f: impl FnOnce() -> T + Send) -> Option<T> {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name("libaio_rs-setup".to_string())
-            .stack_size(64 * 1024)
-            .spawn_scoped(s, f)
-            .ok()?
-            .join()
-            .ok()
-    })
+///
+/// The thread runs on a stack of the library's own, unmapped once it has
+/// been joined: glibc keeps the stacks it allocates for exited threads in a
+/// cache (up to 40 MiB), so every io_setup would otherwise leave mappings
+/// behind that kernel AIO does not.
+pub(super) fn on_own_thread<T: Send, F: FnOnce() -> T + Send>(f: F) -> Option<T> {
+    let mut job = Job { f: Some(f), out: None };
+    let stack = OwnStack::map()?;
+    // SAFETY: the attribute object is initialised before use and destroyed
+    // once; the stack is mapped, writable and outlives the thread (it is
+    // unmapped only after the join); `job` lives on this frame until the
+    // join, and only the new thread touches it until then.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        if libc::pthread_attr_init(&mut attr) != 0 {
+            return None;
+        }
+        let mut thread: libc::pthread_t = 0;
+        let made = libc::pthread_attr_setstack(&mut attr, stack.usable_base(), stack.usable_len()) == 0
+            && libc::pthread_create(&mut thread, &attr, run_job::<T, F>, (&raw mut job).cast()) == 0;
+        libc::pthread_attr_destroy(&mut attr);
+        if !made || libc::pthread_join(thread, core::ptr::null_mut()) != 0 {
+            // Not joined: the thread might still run on the stack.
+            if made {
+                core::mem::forget(stack);
+            }
+            return None;
+        }
+    }
+    job.out
+}
+
+struct Job<F, T> {
+    f: Option<F>,
+    out: Option<T>,
+}
+
+/// The thread's body: runs the job, keeping a panic on this side of the
+/// C boundary (it becomes "no result").
+extern "C" fn run_job<T, F: FnOnce() -> T>(arg: *mut libc::c_void) -> *mut libc::c_void {
+    // SAFETY: `arg` is the `Job` of `on_own_thread`, which waits in
+    // pthread_join and does not touch it meanwhile.
+    let job = unsafe { &mut *arg.cast::<Job<F, T>>() };
+    if let Some(f) = job.f.take() {
+        job.out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+    }
+    core::ptr::null_mut()
+}
+
+/// A thread stack with a guard page below it.
+struct OwnStack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+impl OwnStack {
+    /// Room for ring creation (a few KiB deep) plus glibc's thread control
+    /// block and the process's static TLS, which glibc places at the top of
+    /// a stack it is given; pages never touched cost nothing.
+    const LEN: usize = 1024 * 1024;
+    const GUARD: usize = 4096;
+
+    fn map() -> Option<OwnStack> {
+        // SAFETY: a fresh anonymous mapping; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                Self::LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return None;
+        }
+        let stack = OwnStack { base, len: Self::LEN };
+        // SAFETY: the lowest page of the mapping made above.
+        if unsafe { libc::mprotect(base, Self::GUARD, libc::PROT_NONE) } != 0 {
+            return None;
+        }
+        Some(stack)
+    }
+
+    fn usable_base(&self) -> *mut libc::c_void {
+        self.base.wrapping_byte_add(Self::GUARD)
+    }
+
+    fn usable_len(&self) -> usize {
+        self.len - Self::GUARD
+    }
+}
+
+impl Drop for OwnStack {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, no longer used by any thread.
+        unsafe { libc::munmap(self.base, self.len) };
+    }
 }
 
 /// Whether io_uring offers what the engine needs, on a ring without a
