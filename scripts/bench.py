@@ -1564,12 +1564,7 @@ def verify(args):
         (f"sysbench fileio rndrw async, buffered, {sb_time} s",
          lambda: sysbench_check(workdir, sb_size, sb_time, [])),
     ]
-    # Long form only until the two findings below are fixed: on auto and
-    # uring a poll's io_cancel can hit the wrong request when its slot is
-    # reused by another thread's request (teardown.rs cancel_poll), and each
-    # io_setup's short-lived setup thread leaves its stack in glibc's cache.
-    if not args.short:
-        checks += soak_checks(args, workdir)
+    checks += soak_checks(args, workdir)
     checks += client_checks(args, workdir)
     if args.only:
         checks = [c for c in checks if re.search(args.only, c[0], re.I)]
