@@ -112,6 +112,9 @@ extern "C" fn run_job<T, F: FnOnce() -> T>(arg: *mut libc::c_void) -> *mut libc:
     // SAFETY: `arg` is the `Job` of `on_own_thread`, which waits in
     // pthread_join and does not touch it meanwhile.
     let job = unsafe { &mut *arg.cast::<Job<F, T>>() };
+    // A new thread inherits its creator's name; this one says whose it is.
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"libaio_rs-setup".as_ptr()) };
     if let Some(f) = job.f.take() {
         job.out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
     }
