@@ -178,6 +178,12 @@ impl UringEngine {
             got = self.take_from_handle(events, got, nr);
         }
         drop(stash);
+        // A thread that found the handle empty and is about to sleep on the
+        // ring would sleep through events moved to the handle here: the
+        // ring's wake-up was for completions this call consumed.
+        if posted > 0 {
+            self.wake_sleepers();
+        }
         Ok(got)
     }
 
