@@ -76,29 +76,43 @@ pub(super) fn io_err(e: std::io::Error) -> Errno {
 /// behind that kernel AIO does not.
 pub(super) fn on_own_thread<T: Send, F: FnOnce() -> T + Send>(f: F) -> Option<T> {
     let mut job = Job { f: Some(f), out: None };
-    let stack = OwnStack::map()?;
-    // SAFETY: the attribute object is initialised before use and destroyed
-    // once; the stack is mapped, writable and outlives the thread (it is
-    // unmapped only after the join); `job` lives on this frame until the
-    // join, and only the new thread touches it until then.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
-        if libc::pthread_attr_init(&mut attr) != 0 {
-            return None;
-        }
-        let mut thread: libc::pthread_t = 0;
-        let made = libc::pthread_attr_setstack(&mut attr, stack.usable_base(), stack.usable_len()) == 0
-            && libc::pthread_create(&mut thread, &attr, run_job::<T, F>, (&raw mut job).cast()) == 0;
-        libc::pthread_attr_destroy(&mut attr);
-        if !made || libc::pthread_join(thread, core::ptr::null_mut()) != 0 {
-            // Not joined: the thread might still run on the stack.
-            if made {
-                core::mem::forget(stack);
+    if let Some(stack) = OwnStack::map() {
+        // SAFETY: the attribute object is initialised before use and
+        // destroyed once; the stack is mapped, writable and outlives the
+        // thread (it is unmapped only after the join); `job` lives on this
+        // frame until the join, and only the new thread touches it until then.
+        unsafe {
+            let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+            if libc::pthread_attr_init(&mut attr) == 0 {
+                let mut thread: libc::pthread_t = 0;
+                let made = libc::pthread_attr_setstack(&mut attr, stack.usable_base(), stack.usable_len()) == 0
+                    && libc::pthread_create(&mut thread, &attr, run_job::<T, F>, (&raw mut job).cast()) == 0;
+                libc::pthread_attr_destroy(&mut attr);
+                if made {
+                    if libc::pthread_join(thread, core::ptr::null_mut()) != 0 {
+                        // Not joined: the thread might still use the stack
+                        // and `job` (pthread_join fails only on misuse).
+                        core::mem::forget(stack);
+                        std::process::abort();
+                    }
+                    return job.out;
+                }
             }
-            return None;
         }
     }
-    job.out
+    // Refused (a process whose static TLS does not fit the stack, which
+    // glibc places at its top): a thread of std's, whose stack glibc sizes
+    // for it and then keeps in its cache.
+    let f = job.f.take()?;
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("libaio_rs-setup".to_string())
+            .stack_size(64 * 1024)
+            .spawn_scoped(s, f)
+            .ok()?
+            .join()
+            .ok()
+    })
 }
 
 struct Job<F, T> {
@@ -106,8 +120,8 @@ struct Job<F, T> {
     out: Option<T>,
 }
 
-/// The thread's body: runs the job, keeping a panic on this side of the
-/// C boundary (it becomes "no result").
+/// The thread's body. The crate is built with panic = "abort": nothing
+/// unwinds out of it.
 extern "C" fn run_job<T, F: FnOnce() -> T>(arg: *mut libc::c_void) -> *mut libc::c_void {
     // SAFETY: `arg` is the `Job` of `on_own_thread`, which waits in
     // pthread_join and does not touch it meanwhile.
@@ -116,7 +130,7 @@ extern "C" fn run_job<T, F: FnOnce() -> T>(arg: *mut libc::c_void) -> *mut libc:
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"libaio_rs-setup".as_ptr()) };
     if let Some(f) = job.f.take() {
-        job.out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+        job.out = Some(f());
     }
     core::ptr::null_mut()
 }
