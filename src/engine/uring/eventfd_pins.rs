@@ -9,7 +9,7 @@
 //! descriptor is checked to still name the same file (kcmp, one syscall)
 //! instead of being validated and duplicated for every request.
 
-use parking_lot::Mutex;
+use super::lock::Mutex;
 
 use crate::errno::{Errno, Result};
 

@@ -18,7 +18,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use parking_lot::Mutex;
+use super::lock::Mutex;
 
 use crate::kernel_abi::{AioRingHeader, IoEvent};
 use crate::user_mem::EventsOut;

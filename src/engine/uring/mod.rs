@@ -55,6 +55,7 @@ pub mod fork_guards;
 mod handle_ring;
 mod handover;
 mod inline;
+mod lock;
 mod mover;
 mod reap;
 mod routes;
@@ -72,7 +73,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use io_uring::IoUring;
-use parking_lot::Mutex;
+use lock::Mutex;
 
 use crate::engine::aio_route::AioRoute;
 use crate::engine::kernel::KernelEngine;

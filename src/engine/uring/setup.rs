@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize}
 use std::sync::{Mutex as StdMutex, OnceLock};
 
 use io_uring::{IoUring, Probe, opcode};
-use parking_lot::Mutex;
+use super::lock::Mutex;
 
 use crate::stats::ContextStats;
 use crate::errno::{Errno, Result};

@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering;
 
 use io_uring::{opcode, squeue};
-use parking_lot::MutexGuard;
+use super::lock::MutexGuard;
 
 use super::wait::now_ns;
 use super::UringEngine;

@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering;
 
 use io_uring::squeue;
-use parking_lot::MutexGuard;
+use super::lock::MutexGuard;
 
 use crate::engine::Engine;
 use crate::errno::{Result, keep_errno};
