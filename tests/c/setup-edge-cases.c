@@ -12,15 +12,7 @@
 
 static long read_aio_max_nr(void)
 {
-	FILE *f = fopen("/proc/sys/fs/aio-max-nr", "r");
-	long v = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
+	return t_proc_long("/proc/sys/fs/aio-max-nr");
 }
 
 int main(void)

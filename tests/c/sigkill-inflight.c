@@ -211,29 +211,15 @@ static void child(enum mode m)
 
 static long aio_nr(void)
 {
-	FILE *f = fopen("/proc/sys/fs/aio-nr", "r");
-	long v = -1;
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
+	return t_proc_long("/proc/sys/fs/aio-nr");
 }
 
 /* State letter of /proc/<pid>/task/<pid>/stat, or 0. */
 static char task_state(pid_t pid)
 {
-	char path[64], line[512];
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(line, 1, sizeof(line) - 1, f);
-	fclose(f);
-	line[n] = 0;
-	char *cp = strrchr(line, ')');
-	return (cp && cp[1] == ' ') ? cp[2] : 0;
+	return t_stat_state(path);
 }
 
 /* Threads on the system named "iou-..." that belong to pid (their thread

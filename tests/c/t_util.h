@@ -413,11 +413,10 @@ static inline void t_unbuffered(void)
 	setvbuf(stdout, NULL, _IONBF, 0);
 }
 
-/* 1 when thread `tid` of this process is in interruptible sleep. */
-static inline int t_sleeping(int tid)
+/* The state letter of a /proc/.../stat file (R, S, D, Z, ...), or 0. */
+static inline char t_stat_state(const char *path)
 {
-	char path[64], line[512];
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	char line[512];
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return 0;
@@ -425,7 +424,28 @@ static inline int t_sleeping(int tid)
 	fclose(f);
 	line[n] = 0;
 	char *close_paren = strrchr(line, ')');
-	return close_paren && close_paren[1] == ' ' && close_paren[2] == 'S';
+	return close_paren && close_paren[1] == ' ' ? close_paren[2] : 0;
+}
+
+/* 1 when thread `tid` of this process is in interruptible sleep. */
+static inline int t_sleeping(int tid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	return t_stat_state(path) == 'S';
+}
+
+/* The number in a /proc/sys file, or -1. */
+static inline long t_proc_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
 }
 
 /* The kernel's struct aio_ring, which an io_context_t points at: programs

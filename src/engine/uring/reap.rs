@@ -14,7 +14,7 @@ use crate::user_mem::EventsOut;
 
 use super::UringEngine;
 use super::handover::MODE_UNDECIDED;
-use super::slots::{EVENTFD_ONE, UD_IO, UD_TAG, complete, internal_completion};
+use super::slots::{EVENTFD_ONE, SlotTable, UD_IO, UD_TAG, complete, internal_completion};
 
 impl UringEngine {
     pub(super) fn nothing_ready_now(&self) -> Option<bool> {
@@ -155,15 +155,7 @@ impl UringEngine {
         // Kernel AIO has every completed event in the ring at the handle,
         // and a program reading the ring there finds what io_getevents left
         // (fio's userspace_reap, a second thread): so does it here.
-        while let Some(cqe) = stash.take().or_else(|| cq.next()) {
-            let Some((ev, resfd)) = complete(&mut slab, &cqe) else { continue };
-            if let Some(s) = &self.stats {
-                s.event(ev.res);
-            }
-            self.handle.post(ev);
-            self.announce(resfd);
-            posted += 1;
-        }
+        posted += self.post_rest(&mut stash, &mut cq, &mut slab);
         drop(slab);
         cq.sync();
         drop(cq);
@@ -303,22 +295,36 @@ impl UringEngine {
         }
     }
 
+    /// Posts the stashed completion and the rest of the completion queue
+    /// to the handle, announcing RESFD requests' once their event is there;
+    /// returns how many requests' events it posted. The caller holds
+    /// reap_lock (`stash` is its content) and the slot table's lock.
+    fn post_rest(
+        &self,
+        stash: &mut Option<io_uring::cqueue::Entry>,
+        cq: &mut io_uring::CompletionQueue<'_>,
+        slab: &mut SlotTable,
+    ) -> usize {
+        let mut posted = 0;
+        while let Some(cqe) = stash.take().or_else(|| cq.next()) {
+            let Some((ev, resfd)) = complete(slab, &cqe) else { continue };
+            if let Some(s) = &self.stats {
+                s.event(ev.res);
+            }
+            self.handle.post(ev);
+            self.announce(resfd);
+            posted += 1;
+        }
+        posted
+    }
+
     /// Moves the ring's completions to the handle (announcing RESFD
     /// requests'); returns how many requests' events it moved. The caller
     /// holds reap_lock (`stash` is its content).
     pub(super) fn move_ring_locked(&self, stash: &mut Option<io_uring::cqueue::Entry>) -> usize {
         let mut cq = self.completions();
         let mut slab = self.slot_table.lock();
-        let mut moved = 0;
-        while let Some(cqe) = stash.take().or_else(|| cq.next()) {
-            let Some((ev, resfd)) = complete(&mut slab, &cqe) else { continue };
-            if let Some(s) = &self.stats {
-                s.event(ev.res);
-            }
-            self.handle.post(ev);
-            self.announce(resfd);
-            moved += 1;
-        }
+        let moved = self.post_rest(stash, &mut cq, &mut slab);
         drop(slab);
         cq.sync();
         if moved > 0 {
