@@ -77,27 +77,8 @@ pub(super) fn io_err(e: std::io::Error) -> Errno {
 pub(super) fn on_own_thread<T: Send, F: FnOnce() -> T + Send>(f: F) -> Option<T> {
     let mut job = Job { f: Some(f), out: None };
     if let Some(stack) = OwnStack::map() {
-        // SAFETY: the attribute object is initialised before use and
-        // destroyed once; the stack is mapped, writable and outlives the
-        // thread (it is unmapped only after the join); `job` lives on this
-        // frame until the join, and only the new thread touches it until then.
-        unsafe {
-            let mut attr: libc::pthread_attr_t = core::mem::zeroed();
-            if libc::pthread_attr_init(&mut attr) == 0 {
-                let mut thread: libc::pthread_t = 0;
-                let made = libc::pthread_attr_setstack(&mut attr, stack.usable_base(), stack.usable_len()) == 0
-                    && libc::pthread_create(&mut thread, &attr, run_job::<T, F>, (&raw mut job).cast()) == 0;
-                libc::pthread_attr_destroy(&mut attr);
-                if made {
-                    if libc::pthread_join(thread, core::ptr::null_mut()) != 0 {
-                        // Not joined: the thread might still use the stack
-                        // and `job` (pthread_join fails only on misuse).
-                        core::mem::forget(stack);
-                        std::process::abort();
-                    }
-                    return job.out;
-                }
-            }
+        if run_on(&stack, &mut job) {
+            return job.out;
         }
     }
     // Refused (a process whose static TLS does not fit the stack, which
@@ -113,6 +94,31 @@ pub(super) fn on_own_thread<T: Send, F: FnOnce() -> T + Send>(f: F) -> Option<T>
             .join()
             .ok()
     })
+}
+
+/// Runs `job` on a thread of its own on `stack` and joins it; false if
+/// the thread could not be made (the job is then still there to run).
+fn run_on<T, F: FnOnce() -> T>(stack: &OwnStack, job: &mut Job<F, T>) -> bool {
+    // SAFETY: the attribute object is initialised before use and destroyed
+    // once; the stack is mapped, writable and outlives the thread (the
+    // caller unmaps it only after the join below); `job` outlives the join,
+    // and only the new thread touches it until then.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        if libc::pthread_attr_init(&mut attr) != 0 {
+            return false;
+        }
+        let mut thread: libc::pthread_t = 0;
+        let made = libc::pthread_attr_setstack(&mut attr, stack.usable_base(), stack.usable_len()) == 0
+            && libc::pthread_create(&mut thread, &attr, run_job::<T, F>, (job as *mut Job<F, T>).cast()) == 0;
+        libc::pthread_attr_destroy(&mut attr);
+        // Not joined, the thread might still use the stack and `job`
+        // (pthread_join fails only on misuse).
+        if made && libc::pthread_join(thread, core::ptr::null_mut()) != 0 {
+            std::process::abort();
+        }
+        made
+    }
 }
 
 struct Job<F, T> {
@@ -138,7 +144,6 @@ extern "C" fn run_job<T, F: FnOnce() -> T>(arg: *mut libc::c_void) -> *mut libc:
 /// A thread stack with a guard page below it.
 struct OwnStack {
     base: *mut libc::c_void,
-    len: usize,
 }
 
 impl OwnStack {
@@ -163,7 +168,7 @@ impl OwnStack {
         if base == libc::MAP_FAILED {
             return None;
         }
-        let stack = OwnStack { base, len: Self::LEN };
+        let stack = OwnStack { base };
         // SAFETY: the lowest page of the mapping made above.
         if unsafe { libc::mprotect(base, Self::GUARD, libc::PROT_NONE) } != 0 {
             return None;
@@ -176,14 +181,14 @@ impl OwnStack {
     }
 
     fn usable_len(&self) -> usize {
-        self.len - Self::GUARD
+        Self::LEN - Self::GUARD
     }
 }
 
 impl Drop for OwnStack {
     fn drop(&mut self) {
         // SAFETY: the mapping made in `map`, no longer used by any thread.
-        unsafe { libc::munmap(self.base, self.len) };
+        unsafe { libc::munmap(self.base, Self::LEN) };
     }
 }
 
